@@ -1,0 +1,122 @@
+/**
+ * One claim pass on one database (design, "One claim pass"): in a single short transaction, take the
+ * baton, read the state the plan needs, plan in TypeScript, claim the planned rows with the guarded
+ * UPDATE … SKIP LOCKED, commit. Nothing is sent from here: only rows this commit claimed may be sent.
+ */
+import type pg from 'pg';
+import type { ChannelTree } from './channels.ts';
+import { type Timeouts, transaction } from './database.ts';
+import { type Candidate, plan } from './plan.ts';
+import * as sql from './sql.ts';
+
+/** A job this runner moved to `enqueued`: it must now be sent, or reverted. */
+export interface ClaimedJob {
+  id: number;
+  uuid: string;
+  channel: string | null;
+}
+
+export interface ClaimResult {
+  claimed: ClaimedJob[];
+  /** Database clock at the pass, epoch ms. */
+  now: number;
+  /** When time alone may make more jobs runnable (earliest eta, end of a throttle pause); null = never. */
+  wakeAt: number | null;
+  /** Planned jobs another transaction held (SKIP LOCKED) or that stopped being pending. */
+  skipped: number;
+  /** Whether the baton was the root channel row (false: the advisory-lock fallback was used). */
+  rootBaton: boolean;
+}
+
+/** Most jobs one pass claims: bounds the transaction and the memory of one plan. */
+export const PASS_LIMIT = 1000;
+
+interface PassStateRow {
+  now: number;
+  running: { channel: string; n: number }[];
+  due: Candidate[];
+  failed: string[];
+  waiting: Candidate[];
+  throttled: { name: string; lastEnqueued: number }[];
+  next_eta: number | null;
+}
+
+/**
+ * Takes the baton. The root channel row is Odoo's own (queue_job.channel_root) and always present on
+ * a working install; without it (a damaged or partial schema) a transaction advisory lock serializes
+ * passes the same way, so capacity still holds.
+ */
+async function takeBaton(client: pg.PoolClient): Promise<boolean> {
+  const root = await client.query(sql.baton);
+  if (root.rowCount && root.rowCount > 0) return true;
+  await client.query(sql.batonFallback);
+  return false;
+}
+
+function toCandidate(row: Candidate): Candidate {
+  return {
+    id: row.id,
+    uuid: row.uuid,
+    channel: row.channel,
+    priority: row.priority,
+    dateCreated: row.dateCreated,
+    eta: row.eta,
+  };
+}
+
+export async function claimPass(
+  pool: pg.Pool,
+  tree: ChannelTree,
+  timeouts: Timeouts,
+  limit = PASS_LIMIT,
+): Promise<ClaimResult> {
+  const sequential = [...tree.configured.values()].filter((c) => c.sequential).map((c) => c.name);
+  const throttled = [...tree.configured.values()].filter((c) => c.throttle > 0);
+  // No channel can take more than root's capacity in one pass, so no channel needs more candidates.
+  const perChannel = Math.min(limit, tree.root.capacity ?? limit);
+
+  return transaction(pool, timeouts, async (client) => {
+    const rootBaton = await takeBaton(client);
+    const { rows } = await client.query<PassStateRow>(sql.passState, [
+      perChannel,
+      sequential,
+      throttled.map((c) => c.name),
+      throttled.map((c) => c.throttle),
+    ]);
+    const state = rows[0]!;
+    const pausedUntil = new Map<string, number>();
+    for (const entry of state.throttled) {
+      const channel = tree.configured.get(entry.name);
+      // date_enqueued is truncated to the second: add one so a pause never ends early.
+      if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
+    }
+    const planned = plan({
+      tree,
+      now: state.now,
+      running: new Map(state.running.map((r) => [r.channel, r.n])),
+      failedChannels: new Set(state.failed),
+      due: state.due.map(toCandidate),
+      waiting: state.waiting.map(toCandidate),
+      pausedUntil,
+      limit,
+    });
+
+    let claimed: ClaimedJob[] = [];
+    if (planned.jobs.length > 0) {
+      const result = await client.query<ClaimedJob>(sql.claim, [planned.jobs.map((job) => job.id)]);
+      // Dispatch in plan order (OCA order), whatever order RETURNING used.
+      const order = new Map(planned.jobs.map((job, index) => [job.id, index]));
+      claimed = result.rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    }
+
+    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > state.now);
+    const wakeTimes = [...pauseEnds, ...(state.next_eta === null ? [] : [state.next_eta])];
+    return {
+      claimed,
+      now: state.now,
+      wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
+      skipped: planned.jobs.length - claimed.length,
+      rootBaton,
+    };
+  });
+}

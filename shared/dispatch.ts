@@ -1,0 +1,129 @@
+/**
+ * Sending claimed jobs to Odoo: GET {odoo}/queue_job/runjob?db=…&job_uuid=… through a bounded undici
+ * pool. Odoo runs the job inside that request, so we wait only for the response head or the dispatch
+ * timeout, then let go (undici closes the socket; the job goes on in Odoo).
+ */
+import type pg from 'pg';
+import { Pool } from 'undici';
+import type { ClaimedJob } from './claim.ts';
+import type { HttpAuth } from './config.ts';
+import {
+  classifyError,
+  classifyStatus,
+  mustRevert,
+  type Outcome,
+  type SettingNames,
+  stopsTarget,
+} from './outcome.ts';
+import * as sql from './sql.ts';
+
+export interface OdooEndpoint {
+  /** Base URL, may carry a path prefix (https://host/prefix). */
+  url: string;
+  db: string;
+  auth: HttpAuth | null;
+}
+
+export interface DispatcherOptions {
+  timeoutMs: number;
+  /** Upper bound on simultaneous requests to one Odoo. */
+  connections?: number;
+  settings: SettingNames;
+}
+
+export class Dispatcher {
+  readonly endpoint: OdooEndpoint;
+  private readonly pool: Pool;
+  private readonly prefix: string;
+  private readonly headers: Record<string, string>;
+  private readonly options: DispatcherOptions;
+
+  constructor(endpoint: OdooEndpoint, options: DispatcherOptions) {
+    this.endpoint = endpoint;
+    this.options = options;
+    const url = new URL(endpoint.url);
+    this.prefix = url.pathname.replace(/\/+$/, '');
+    this.pool = new Pool(url.origin, {
+      connections: options.connections ?? 64,
+      // The head timeout starts once the request is written: a timeout here means Odoo has the job.
+      headersTimeout: options.timeoutMs,
+      bodyTimeout: options.timeoutMs,
+      connect: { timeout: Math.max(options.timeoutMs, 3000) },
+      keepAliveTimeout: 4000,
+    });
+    this.headers = { 'user-agent': 'queue-job-runner' };
+    if (endpoint.auth) {
+      const token = Buffer.from(`${endpoint.auth.user}:${endpoint.auth.password}`).toString('base64');
+      this.headers.authorization = `Basic ${token}`;
+    }
+  }
+
+  /** Sends one job; always settles with an outcome, never throws. */
+  async send(uuid: string): Promise<Outcome> {
+    const path = `${this.prefix}/queue_job/runjob?db=${encodeURIComponent(this.endpoint.db)}&job_uuid=${encodeURIComponent(uuid)}`;
+    try {
+      const response = await this.pool.request({ path, method: 'GET', headers: this.headers });
+      // The body is ignored (empty on 200, an HTML page on 500); drain it so the socket can be reused.
+      await response.body.dump({ limit: 64 * 1024 }).catch(() => {});
+      return classifyStatus(response.statusCode, this.options.settings);
+    } catch (error) {
+      return classifyError(error);
+    }
+  }
+
+  /** A cheap GET that wakes a sleeping Odoo (Odoo.sh starts workers on traffic); result ignored. */
+  async wake(): Promise<void> {
+    try {
+      const response = await this.pool.request({ path: `${this.prefix}/web/health`, method: 'GET' });
+      await response.body.dump().catch(() => {});
+    } catch {
+      // Waking is best effort; the next pass finds out whether it worked.
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close().catch(() => {});
+  }
+}
+
+/** What became of a batch of claimed jobs. */
+export interface DispatchReport {
+  results: { job: ClaimedJob; outcome: Outcome | null }[];
+  /** Jobs put back to pending by the guarded revert (never sent, or sent and refused). */
+  reverted: string[];
+  /** The first outcome that made the target unhealthy, if any. */
+  stoppedBy: Outcome | null;
+}
+
+/**
+ * Sends claimed jobs with at most `concurrency` requests in flight, in claim order. Every send is
+ * settled before this resolves (Cloud Run stops the CPU once the response is out). After the first
+ * outcome that says the target is unhealthy, no further job is sent; those jobs and every job that
+ * must be reverted go back to pending in one guarded UPDATE.
+ */
+export async function dispatchClaimed(
+  dispatcher: Dispatcher,
+  pool: pg.Pool,
+  jobs: readonly ClaimedJob[],
+  concurrency = 64,
+): Promise<DispatchReport> {
+  const results: DispatchReport['results'] = jobs.map((job) => ({ job, outcome: null }));
+  let stoppedBy: Outcome | null = null;
+  let next = 0;
+  const worker = async () => {
+    while (stoppedBy === null && next < results.length) {
+      const entry = results[next++]!;
+      entry.outcome = await dispatcher.send(entry.job.uuid);
+      if (stopsTarget(entry.outcome) && stoppedBy === null) stoppedBy = entry.outcome;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, results.length) }, worker));
+
+  const back = results.filter((r) => r.outcome === null || mustRevert(r.outcome)).map((r) => r.job.id);
+  let reverted: string[] = [];
+  if (back.length > 0) {
+    const { rows } = await pool.query<{ uuid: string }>(sql.revert, [back]);
+    reverted = rows.map((row) => row.uuid);
+  }
+  return { results, reverted, stoppedBy };
+}

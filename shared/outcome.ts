@@ -1,0 +1,94 @@
+/**
+ * Dispatch outcomes (design, "Dispatch outcomes"): what one GET /queue_job/runjob led to, and what the
+ * runner must do about it. Pure: a response status or a transport error in, a decision out.
+ */
+
+export type Outcome =
+  /** 200: ran, postponed, or not taken; the row tells which. */
+  | { kind: 'accepted'; status: number }
+  /** 500: the job raised; Odoo wrote `failed`. */
+  | { kind: 'failed'; status: number }
+  /** Connected and sent, no response head before the dispatch timeout: Odoo is running it. */
+  | { kind: 'running' }
+  /** Odoo never got the request: refused, DNS, TLS, reset before sending. */
+  | { kind: 'unreachable'; error: string }
+  /** 502/503/504: a proxy answered for a sleeping or overloaded worker. */
+  | { kind: 'unavailable'; status: number }
+  /** 401/403/404: wrong credentials, wrong URL or database, or queue_job not loaded. */
+  | { kind: 'misconfigured'; status: number; setting: string }
+  /** Any other status: not Odoo's controller talking (a redirect, a login page…). */
+  | { kind: 'unexpected'; status: number };
+
+export type OutcomeKind = Outcome['kind'];
+
+export const outcomeKinds: readonly OutcomeKind[] = [
+  'accepted',
+  'failed',
+  'running',
+  'unreachable',
+  'unavailable',
+  'misconfigured',
+  'unexpected',
+];
+
+/** Names of the settings a misconfiguration points at, per target (single-target or QUEUE_JOB_TARGETS). */
+export interface SettingNames {
+  auth: string;
+  url: string;
+}
+
+export function classifyStatus(status: number, settings: SettingNames): Outcome {
+  if (status >= 200 && status < 300) return { kind: 'accepted', status };
+  if (status === 500) return { kind: 'failed', status };
+  if (status === 502 || status === 503 || status === 504) return { kind: 'unavailable', status };
+  if (status === 401 || status === 403) return { kind: 'misconfigured', status, setting: settings.auth };
+  if (status === 404) return { kind: 'misconfigured', status, setting: settings.url };
+  return { kind: 'unexpected', status };
+}
+
+/** undici's code for "sent, but no response head in time": the job is running in Odoo. */
+const RUNNING_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
+
+export function classifyError(error: unknown): Outcome {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && RUNNING_CODES.has(code)) return { kind: 'running' };
+  const message = error instanceof Error ? error.message : String(error);
+  return { kind: 'unreachable', error: typeof code === 'string' ? `${code}: ${message}` : message };
+}
+
+/** Whether the claimed job must go back to pending (guarded by state = 'enqueued'). */
+export function mustRevert(outcome: Outcome): boolean {
+  return (
+    outcome.kind === 'unreachable' ||
+    outcome.kind === 'unavailable' ||
+    outcome.kind === 'misconfigured' ||
+    outcome.kind === 'unexpected'
+  );
+}
+
+/** Whether the target is unhealthy: stop sending it more jobs in this pass. */
+export function stopsTarget(outcome: Outcome): boolean {
+  return mustRevert(outcome);
+}
+
+/** One line an operator can act on, naming the setting when it is configuration. */
+export function explain(outcome: Outcome): string {
+  switch (outcome.kind) {
+    case 'accepted':
+      return 'Odoo answered 200 (ran, postponed or not taken)';
+    case 'failed':
+      return 'the job raised: Odoo answered 500 and marked it failed';
+    case 'running':
+      return 'Odoo is running the job (no response head before DISPATCH_TIMEOUT_MS)';
+    case 'unreachable':
+      return `Odoo could not be reached (${outcome.error}); check ODOO_URL and that Odoo is up`;
+    case 'unavailable':
+      return `a proxy answered ${outcome.status}: Odoo is asleep or overloaded; jobs go back to pending`;
+    case 'misconfigured':
+      return outcome.status === 404
+        ? `Odoo answered 404 for /queue_job/runjob: check ${outcome.setting} (and ODOO_DB), and that queue_job is installed and in server_wide_modules`
+        : `Odoo answered ${outcome.status}: the basic-auth credentials are wrong or missing; check ${outcome.setting} and its password`;
+    case 'unexpected':
+      return `Odoo answered ${outcome.status}, which /queue_job/runjob never does: check ODOO_URL (a redirect or a login page?)`;
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Every SQL statement the runner sends, in one place. All are parameterized; none is built from input.
+ * Times in queue_job are naive UTC (`timestamp without time zone`), so every comparison uses
+ * `now() AT TIME ZONE 'utc'`, and times leave the database as epoch milliseconds.
+ *
+ * The runner only needs SELECT and UPDATE on Odoo's tables (invariant 8); `helperIndex*` are the one
+ * optional exception, run only by `queue-job-runner optimize`.
+ */
+
+/** Opens a claim/sweep transaction whose locks and statements cannot hang: values are validated integers. */
+export function begin(lockTimeoutMs: number, statementTimeoutMs: number): string {
+  const lock = Math.trunc(lockTimeoutMs);
+  const statement = Math.trunc(statementTimeoutMs);
+  return `BEGIN; SET LOCAL lock_timeout = ${lock}; SET LOCAL statement_timeout = ${statement}; SET LOCAL idle_in_transaction_session_timeout = ${statement * 3}`;
+}
+
+/**
+ * The baton: serializes capacity accounting between concurrent passes on one database. The row lock is
+ * held until commit; a pass that waited sees the other pass's committed claims in its next statement
+ * (READ COMMITTED). FOR NO KEY UPDATE does not block Odoo's foreign-key checks, which take KEY SHARE.
+ */
+export const baton = `SELECT id FROM queue_job_channel WHERE complete_name = 'root' FOR NO KEY UPDATE`;
+
+/** Fallback baton when the root channel row is missing: a transaction-level advisory lock, same scope. */
+export const batonFallback = `SELECT pg_advisory_xact_lock(hashtext('queue-job-runner.baton'))`;
+
+const normalizedChannel = `CASE WHEN j.channel IS NULL OR j.channel IN ('', 'root') THEN 'root'
+  WHEN j.channel LIKE 'root.%' THEN j.channel ELSE 'root.' || j.channel END`;
+
+/**
+ * Everything one plan needs, in one round trip, without loading the pending set:
+ * - running: jobs holding capacity (enqueued + started), per raw channel;
+ * - due: the head of each raw channel's due pending jobs in OCA order, at most $1 per channel
+ *   (never wait_dependencies: only state = 'pending' is read);
+ * - failed: normalized sequential channels ($2) that hold a failed job (they block);
+ * - waiting: per sequential channel ($2), the earliest-eta pending job not yet due (the eta-wait rule);
+ * - throttled: per throttled channel ($3, seconds in $4), the last time a job of its subtree was enqueued;
+ * - nextEta: the earliest future eta, to know when to wake up.
+ */
+export const passState = `
+WITH clock AS (SELECT now() AT TIME ZONE 'utc' AS now_utc),
+running AS (
+  SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n
+  FROM queue_job j WHERE j.state IN ('enqueued', 'started') GROUP BY 1
+),
+due AS (
+  SELECT id, uuid, channel, priority, date_created, eta FROM (
+    SELECT j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta,
+      row_number() OVER (PARTITION BY j.channel ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
+    FROM queue_job j, clock
+    WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= clock.now_utc)
+  ) ranked WHERE rank <= $1
+),
+failed AS (
+  SELECT DISTINCT ${normalizedChannel} AS channel FROM queue_job j
+  WHERE j.state = 'failed' AND ${normalizedChannel} = ANY($2::text[])
+),
+waiting AS (
+  SELECT DISTINCT ON (ch) j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta, ${normalizedChannel} AS ch
+  FROM queue_job j, clock
+  WHERE j.state = 'pending' AND j.eta > clock.now_utc AND ${normalizedChannel} = ANY($2::text[])
+  ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
+),
+throttled AS (
+  SELECT t.name, max(j.date_enqueued) AS last_enqueued
+  FROM unnest($3::text[], $4::int[]) AS t(name, seconds)
+  JOIN queue_job j ON j.date_enqueued IS NOT NULL
+    AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
+    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.name || '.%')
+  GROUP BY t.name
+)
+SELECT
+  (extract(epoch FROM (SELECT now_utc FROM clock)) * 1000)::float8 AS now,
+  (SELECT coalesce(json_agg(json_build_object('channel', channel, 'n', n)), '[]') FROM running) AS running,
+  (SELECT coalesce(json_agg(json_build_object('id', id, 'uuid', uuid, 'channel', channel, 'priority', priority,
+      'dateCreated', extract(epoch FROM date_created) * 1000, 'eta', extract(epoch FROM eta) * 1000)), '[]')
+    FROM due) AS due,
+  (SELECT coalesce(json_agg(channel), '[]') FROM failed) AS failed,
+  (SELECT coalesce(json_agg(json_build_object('id', id, 'uuid', uuid, 'channel', channel, 'priority', priority,
+      'dateCreated', extract(epoch FROM date_created) * 1000, 'eta', extract(epoch FROM eta) * 1000)), '[]')
+    FROM waiting) AS waiting,
+  (SELECT coalesce(json_agg(json_build_object('name', name,
+      'lastEnqueued', extract(epoch FROM last_enqueued) * 1000)), '[]') FROM throttled) AS throttled,
+  (SELECT extract(epoch FROM min(j.eta)) * 1000 FROM queue_job j, clock
+    WHERE j.state = 'pending' AND j.eta > clock.now_utc) AS next_eta`;
+
+/**
+ * The claim (invariant 1): pending → enqueued only for planned rows still pending and due, skipping rows
+ * another transaction holds. Only the rows returned were claimed, and only they may be sent.
+ * date_enqueued is truncated to seconds as upstream's runner writes it.
+ */
+export const claim = `
+UPDATE queue_job SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
+WHERE id IN (
+  SELECT id FROM queue_job WHERE id = ANY($1::int[]) AND state = 'pending' FOR UPDATE SKIP LOCKED
+) AND state = 'pending' AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')
+RETURNING id, uuid, channel`;
+
+/**
+ * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
+ * committed `started`, the state guard makes this a no-op, so a revert can never cause a second run.
+ */
+export const revert = `
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+WHERE id = ANY($1::int[]) AND state = 'enqueued'
+RETURNING id, uuid`;
+
+/**
+ * Lost enqueued jobs: claimed more than $1 seconds ago and never taken by Odoo (the controller moves a
+ * job to started in its first transaction). Rows locked right now (a controller taking them) are skipped.
+ */
+export const sweepEnqueued = `
+UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
+WHERE id IN (
+  SELECT id FROM queue_job
+  WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+  FOR UPDATE SKIP LOCKED
+) AND state = 'enqueued'
+RETURNING id, uuid, channel`;
+
+const deadJobValues = `
+  state = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
+    THEN 'failed' ELSE 'pending' END,
+  retry = coalesce(retry, 0) + 1,
+  exc_name = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
+    THEN 'JobFoundDead' ELSE exc_name END,
+  exc_message = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
+    THEN 'Job found dead after too many retries' ELSE exc_message END,
+  exc_info = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
+    THEN 'Job found dead after too many retries: its worker disappeared while running it '
+      || coalesce(retry, 0) + 1 || ' time(s) (requeued by queue-job-runner).' ELSE exc_info END,
+  date_enqueued = NULL, date_started = NULL, worker_pid = NULL`;
+
+/**
+ * Dead started jobs, baseline module (no lock table): the job's worker has no connection left.
+ * A worker is alive while a connection named after its pid ($2 with {pid}) exists that began before
+ * the job started (+$1 s grace for clock skew); when backend_start is hidden (no pg_read_all_stats),
+ * any such connection counts as alive. Jobs younger than the grace are left alone. Invariant 5: a
+ * started job is only touched when that signal says its worker is gone.
+ */
+export const sweepStartedByConnection = `
+UPDATE queue_job SET ${deadJobValues}
+WHERE id IN (
+  SELECT j.id FROM queue_job j
+  WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
+    AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+    AND NOT EXISTS (
+      SELECT 1 FROM pg_stat_activity a
+      WHERE a.application_name = replace($2, '{pid}', j.worker_pid::text)
+        AND (a.backend_start IS NULL
+          OR a.backend_start AT TIME ZONE 'utc' <= j.date_started + make_interval(secs => $1))
+    )
+  FOR UPDATE OF j SKIP LOCKED
+) AND state = 'started'
+RETURNING id, uuid, channel, state`;
+
+/**
+ * Whether Odoo's connections are visible under the application_name pattern at all. Without one, the
+ * pattern is wrong (ODOO_PGAPPNAME) or Odoo is down, and the connection signal must not be trusted.
+ */
+export const odooConnectionsVisible = `
+SELECT EXISTS (
+  SELECT 1 FROM pg_stat_activity
+  WHERE application_name LIKE replace(replace(replace($1, '%', '\\%'), '_', '\\_'), '{pid}', '%')
+) AS visible`;
+
+/** The 2025+ lock tables, newest name first (contract 1.4). */
+export const lockTable = `
+SELECT CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
+  WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS name`;
+
+/**
+ * Dead started jobs with upstream's lock table: a live worker holds its lock row FOR NO KEY UPDATE for
+ * the whole job; a row we can lock (or a missing row) means the worker is gone.
+ */
+export const sweepStartedByLock = `
+UPDATE queue_job SET ${deadJobValues}
+WHERE id IN (
+  SELECT j.id FROM queue_job j
+  WHERE j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+    AND (
+      NOT EXISTS (SELECT 1 FROM queue_job_lock l WHERE l.queue_job_id = j.id)
+      OR j.id IN (SELECT l.queue_job_id FROM queue_job_lock l WHERE l.queue_job_id = j.id
+        FOR NO KEY UPDATE SKIP LOCKED)
+    )
+  FOR UPDATE OF j SKIP LOCKED
+) AND state = 'started'
+RETURNING id, uuid, channel, state`;
+
+/** The same for the earlier `queue_job_locks(id → queue_job.id)` iteration. */
+export const sweepStartedByLocks = sweepStartedByLock
+  .replaceAll('queue_job_lock l', 'queue_job_locks l')
+  .replaceAll('l.queue_job_id', 'l.id');
+
+/**
+ * Upstream's built-in runner (2025+) holds session advisory lock 2293787760715711918 on the database it
+ * serves; a bigint key appears in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
+ */
+export const upstreamRunner = `
+SELECT EXISTS (
+  SELECT 1 FROM pg_locks
+  WHERE locktype = 'advisory' AND granted AND objsubid = 1
+    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+    AND classid::text::bigint = 534064080 AND objid::text::bigint = 3147384238
+) AS held`;
+
+/** Odoo's own idea of its public URL: what makes a staging clone call itself, not production. */
+export const webBaseUrl = `SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'`;
+
+/** Jobs named by uuid, for dispatch: their state decides what can be done. */
+export const jobsByUuid = `
+SELECT id, uuid, channel, state, priority, extract(epoch FROM date_created) * 1000 AS "dateCreated",
+  extract(epoch FROM eta) * 1000 AS eta
+FROM queue_job WHERE uuid = ANY($1::text[]) ORDER BY coalesce(priority, 10), date_created, id`;
+
+/** A channel's (and its sub-channels') due pending jobs in OCA order, for a manual run. */
+export const dueInChannel = `
+SELECT j.id, j.uuid, j.channel, j.state, j.priority, extract(epoch FROM j.date_created) * 1000 AS "dateCreated",
+  extract(epoch FROM j.eta) * 1000 AS eta
+FROM queue_job j
+WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
+  AND (${normalizedChannel} = $1 OR ${normalizedChannel} LIKE $1 || '.%')
+ORDER BY coalesce(j.priority, 10), j.date_created, j.id
+LIMIT $2`;
+
+/** Per raw channel: counts by state, oldest due pending job, next eta, for status. */
+export const channelStatus = `
+SELECT coalesce(j.channel, '') AS channel, j.state, count(*)::int AS n,
+  extract(epoch FROM min(j.date_created) FILTER (WHERE j.state = 'pending'
+    AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc'))) * 1000 AS "oldestPending",
+  extract(epoch FROM min(j.eta) FILTER (WHERE j.state = 'pending'
+    AND j.eta > now() AT TIME ZONE 'utc')) * 1000 AS "nextEta"
+FROM queue_job j WHERE j.state <> 'done' AND j.state <> 'cancelled'
+GROUP BY 1, 2`;
+
+/** The optional helper index: makes `passState` read each channel's head without sorting. */
+export const helperIndexName = 'queue_job_runner_pending_idx';
+export const helperIndexExists = `SELECT to_regclass('${helperIndexName}') IS NOT NULL AS present`;
+export const helperIndexCreate = `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${helperIndexName}
+  ON queue_job (channel, (coalesce(priority, 10)), date_created, id) WHERE state = 'pending'`;
+export const helperIndexDrop = `DROP INDEX CONCURRENTLY IF EXISTS ${helperIndexName}`;
+
+/** Wake-ups: Odoo's trigger notifies channel queue_job with the job uuid on every insert and update. */
+export const listen = 'LISTEN queue_job';

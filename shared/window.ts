@@ -1,0 +1,302 @@
+/**
+ * Serving one target for one tick (design, "The window"). The first pass runs at once; with a window,
+ * a dedicated LISTEN connection wakes a new pass when Odoo's trigger notifies (coalesced over a few
+ * ms), when the earliest eta or a throttle pause comes due, and every few seconds as a fallback
+ * (NOTIFY does not pass a transaction pooler). No pass starts after the window; every dispatch is
+ * settled, the summary is returned, and every connection is closed.
+ */
+import type pg from 'pg';
+import { claimPass, PASS_LIMIT } from './claim.ts';
+import type { Config } from './config.ts';
+import { defaultTimeouts, isLockTimeout, openClient } from './database.ts';
+import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
+import { explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
+import { errorMessage } from './redact.ts';
+import * as sql from './sql.ts';
+import { findLockTable, STARTED_GRACE_SECONDS, sweep } from './sweep.ts';
+import { openDispatcher, type TargetRuntime, UPSTREAM_RUNNER_HELP, upstreamRunnerActive } from './target.ts';
+
+export interface TargetSummary {
+  target: string;
+  /** Served: the database answered, Odoo took what was sent, no upstream runner. */
+  ok: boolean;
+  paused: boolean;
+  upstreamRunner: boolean;
+  passes: number;
+  claimed: number;
+  /** Requests Odoo received (accepted, failed or running). */
+  dispatched: number;
+  outcomes: Record<OutcomeKind, number>;
+  reverted: number;
+  swept: { enqueued: number; started: number; failed: number };
+  liveness: string | null;
+  errors: string[];
+  durationMs: number;
+}
+
+export interface ServeOptions {
+  windowSeconds: number;
+  /** Stops starting passes early (SIGTERM, client gone). */
+  signal?: AbortSignal;
+}
+
+/** Fallback poll period inside a window, for when notifications cannot arrive. */
+export const POLL_MS = 5000;
+/** Notifications arriving this close together share one pass. */
+export const COALESCE_MS = 2;
+/** The sweep runs with the first pass and then at most this often. */
+export const SWEEP_EVERY_MS = 1000;
+/** How often the upstream-runner lock is checked inside a window. */
+const UPSTREAM_CHECK_MS = 5000;
+/** Pause after a pass fails or the target is unhealthy, doubling up to BACKOFF_MAX_MS. */
+const BACKOFF_MS = 500;
+const BACKOFF_MAX_MS = 8000;
+
+function emptySummary(name: string, paused: boolean): TargetSummary {
+  return {
+    target: name,
+    ok: true,
+    paused,
+    upstreamRunner: false,
+    passes: 0,
+    claimed: 0,
+    dispatched: 0,
+    outcomes: Object.fromEntries(outcomeKinds.map((kind) => [kind, 0])) as Record<OutcomeKind, number>,
+    reverted: 0,
+    swept: { enqueued: 0, started: 0, failed: 0 },
+    liveness: null,
+    errors: [],
+    durationMs: 0,
+  };
+}
+
+/** Wake-ups from Odoo's NOTIFY trigger on a dedicated connection; a lost connection falls back to polling. */
+class Listener {
+  private client: pg.Client | null = null;
+  private wake: (() => void) | null = null;
+  notified = false;
+
+  async open(databaseUrl: string): Promise<void> {
+    const client = openClient(databaseUrl);
+    client.on('notification', () => {
+      this.notified = true;
+      this.wake?.();
+    });
+    client.on('error', () => {
+      // The connection died: polling goes on; the next tick listens again.
+      this.client = null;
+    });
+    await client.connect();
+    await client.query(sql.listen);
+    this.client = client;
+  }
+
+  get listening(): boolean {
+    return this.client !== null;
+  }
+
+  /** Resolves on a notification, at `until` (local ms), or on abort; whichever comes first. */
+  wait(until: number, signal?: AbortSignal): Promise<void> {
+    if (this.notified) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', done);
+        this.wake = null;
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, until - Date.now()));
+      signal?.addEventListener('abort', done, { once: true });
+      this.wake = done;
+    });
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = null;
+    await client?.end().catch(() => {});
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function serve(
+  runtime: TargetRuntime,
+  config: Config,
+  options: ServeOptions,
+): Promise<TargetSummary> {
+  const started = Date.now();
+  const deadline = started + options.windowSeconds * 1000;
+  const { target, pool, tree, log } = runtime;
+  const summary = emptySummary(target.name, target.paused);
+  const errors = new Set<string>();
+  const fail = (message: string, fields?: Record<string, unknown>) => {
+    if (!errors.has(message)) log.error(message, fields);
+    errors.add(message);
+  };
+
+  if (target.paused) {
+    log.warning(
+      'channels start with root:0 (the runner is disabled for this target): nothing is dispatched',
+      {
+        event: 'target_paused',
+      },
+    );
+    summary.durationMs = Date.now() - started;
+    return summary;
+  }
+
+  const inflight = new Set<Promise<void>>();
+  const listener = new Listener();
+  let dispatcher: Dispatcher | null = null;
+  let lockTable: string | null = null;
+  let healthy = true;
+  let passFailed = false;
+  let backoff = 0;
+  let backoffUntil = 0;
+  let lastSweep = 0;
+  let lastUpstreamCheck = 0;
+
+  const settle = (report: DispatchReport) => {
+    for (const { job, outcome } of report.results) {
+      if (outcome === null) continue;
+      summary.outcomes[outcome.kind] += 1;
+      if (outcome.kind === 'accepted' || outcome.kind === 'failed' || outcome.kind === 'running')
+        summary.dispatched += 1;
+      if (outcome.kind === 'failed')
+        log.warning('job failed in Odoo', { uuid: job.uuid, channel: job.channel, outcome: 'failed' });
+      else log.debug('job dispatched', { uuid: job.uuid, channel: job.channel, outcome: outcome.kind });
+    }
+    summary.reverted += report.reverted.length;
+    if (report.stoppedBy) {
+      healthy = false;
+      reportUnhealthy(report.stoppedBy, report.reverted.length);
+      backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
+      backoffUntil = Date.now() + backoff;
+      // A proxy answering 502-504 fronts a sleeping worker: a request to Odoo wakes it.
+      if (report.stoppedBy.kind === 'unavailable') void dispatcher?.wake();
+    } else if (report.results.length > 0) {
+      healthy = true;
+      backoff = 0;
+    }
+  };
+
+  const reportUnhealthy = (outcome: Outcome, reverted: number) => {
+    const message = explain(outcome);
+    if (outcome.kind === 'unavailable') {
+      log.warning(message, { outcome: outcome.kind, reverted });
+      errors.add(message);
+    } else fail(message, { outcome: outcome.kind, reverted });
+  };
+
+  const pass = async () => {
+    summary.passes += 1;
+    const now = Date.now();
+    if (now - lastUpstreamCheck >= UPSTREAM_CHECK_MS) {
+      lastUpstreamCheck = now;
+      summary.upstreamRunner = await upstreamRunnerActive(pool);
+    }
+    if (summary.upstreamRunner) {
+      fail(UPSTREAM_RUNNER_HELP, { event: 'upstream_runner' });
+      return;
+    }
+    if (now - lastSweep >= SWEEP_EVERY_MS) {
+      lastSweep = now;
+      if (summary.passes === 1) lockTable = await findLockTable(pool);
+      const swept = await sweep(
+        pool,
+        defaultTimeouts,
+        {
+          enqueuedTimeoutSeconds: config.enqueuedTimeoutSeconds,
+          pgAppName: config.pgAppName,
+          graceSeconds: STARTED_GRACE_SECONDS,
+        },
+        lockTable,
+      );
+      summary.liveness = swept.liveness;
+      for (const job of swept.jobs) {
+        if (job.from === 'enqueued') summary.swept.enqueued += 1;
+        else if (job.state === 'failed') summary.swept.failed += 1;
+        else summary.swept.started += 1;
+        log.warning(
+          job.from === 'enqueued'
+            ? 'lost enqueued job requeued'
+            : `dead started job ${job.state === 'failed' ? 'failed (JobFoundDead)' : 'requeued'}`,
+          {
+            uuid: job.uuid,
+            channel: job.channel,
+            event: 'sweep',
+          },
+        );
+      }
+    }
+    if (Date.now() < backoffUntil) return;
+    dispatcher ??= await openDispatcher(runtime, config);
+    const result = await claimPass(pool, tree, defaultTimeouts);
+    summary.claimed += result.claimed.length;
+    nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
+    morePending = result.claimed.length >= PASS_LIMIT;
+    if (result.claimed.length === 0) return;
+    const batch = dispatchClaimed(dispatcher, pool, result.claimed)
+      .then(settle)
+      .catch((error: unknown) => fail(`dispatch bookkeeping failed: ${errorMessage(error)}`));
+    if (options.windowSeconds === 0) {
+      await batch;
+      return;
+    }
+    inflight.add(batch);
+    void batch.finally(() => inflight.delete(batch));
+  };
+
+  let nextWake: number | null = null;
+  let morePending = false;
+  try {
+    if (options.windowSeconds > 0) {
+      try {
+        await listener.open(target.databaseUrl);
+      } catch (error) {
+        log.warning(`LISTEN failed, polling every ${POLL_MS / 1000} s instead: ${errorMessage(error)}`);
+      }
+    }
+    for (;;) {
+      listener.notified = false;
+      try {
+        await pass();
+        passFailed = false;
+      } catch (error) {
+        if (isLockTimeout(error))
+          log.debug('pass skipped: another pass holds the baton or a row', { event: 'busy' });
+        else {
+          passFailed = true;
+          fail(`pass failed: ${errorMessage(error)}`);
+          backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
+          backoffUntil = Date.now() + backoff;
+        }
+      }
+      if (options.windowSeconds === 0 || options.signal?.aborted) break;
+      if (Date.now() >= deadline) break;
+      // Next pass: now if the last one was cut by the limit, else at the first wake-up.
+      if (!morePending || Date.now() < backoffUntil) {
+        let until = Math.min(deadline, Date.now() + POLL_MS);
+        if (nextWake !== null) until = Math.min(until, nextWake + 5);
+        if (Date.now() < backoffUntil) until = Math.max(Math.min(deadline, backoffUntil), Date.now());
+        await listener.wait(until, options.signal);
+        if (Date.now() < backoffUntil) await sleep(Math.min(backoffUntil, deadline) - Date.now());
+        if (listener.notified) await sleep(COALESCE_MS);
+      }
+      if (Date.now() >= deadline || options.signal?.aborted) break;
+    }
+    await Promise.all(inflight);
+  } catch (error) {
+    fail(`target failed: ${errorMessage(error)}`);
+  } finally {
+    await Promise.all(inflight);
+    await listener.close();
+    await (dispatcher as Dispatcher | null)?.close();
+  }
+  summary.errors = [...errors];
+  // Served means the target ended healthy: its last pass worked and Odoo took its last batch.
+  summary.ok = healthy && !passFailed && !summary.upstreamRunner;
+  summary.durationMs = Date.now() - started;
+  return summary;
+}
