@@ -37,6 +37,8 @@ export interface Config {
   enqueuedTimeoutSeconds: number;
   /** Odoo's application_name pattern, `{pid}` replaced by the worker pid. */
   pgAppName: string;
+  /** Clock-skew allowance for the started-job liveness check; not an environment setting. */
+  startedGraceSeconds: number;
   runnerAuthToken: string | null;
   logLevel: LogLevel;
   /** null = each target's `{odooUrl}/web/health`. */
@@ -72,6 +74,9 @@ export class ConfigError extends Error {
     this.variable = variable;
   }
 }
+
+/** Odoo's clock and PostgreSQL's may differ by this much; younger started jobs are never judged. */
+const STARTED_GRACE_SECONDS = 10;
 
 /** Longest window that still leaves Cloud Scheduler's minute free for the next tick to overlap safely. */
 const MAX_WINDOW_SECONDS = 3500;
@@ -287,6 +292,7 @@ export function loadConfig(env: Env = process.env): Config {
     dispatchTimeoutMs: integer('DISPATCH_TIMEOUT_MS', env.DISPATCH_TIMEOUT_MS, 1000, 50, 60_000),
     enqueuedTimeoutSeconds: integer('ENQUEUED_TIMEOUT_SECONDS', env.ENQUEUED_TIMEOUT_SECONDS, 60, 5, 86_400),
     pgAppName: pgAppName(env.ODOO_PGAPPNAME),
+    startedGraceSeconds: STARTED_GRACE_SECONDS,
     runnerAuthToken: present(env.RUNNER_AUTH_TOKEN) ?? null,
     logLevel: logLevel(env.LOG_LEVEL),
     keepaliveUrls: keepaliveUrls(env.KEEPALIVE_URLS),

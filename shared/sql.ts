@@ -46,25 +46,26 @@ running AS (
 due AS (
   SELECT id, uuid, channel, priority, date_created, eta FROM (
     SELECT j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta,
-      row_number() OVER (PARTITION BY j.channel ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
+      row_number() OVER (PARTITION BY j.channel COLLATE "C" ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
     FROM queue_job j, clock
     WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= clock.now_utc)
   ) ranked WHERE rank <= $1
 ),
 failed AS (
   SELECT DISTINCT ${normalizedChannel} AS channel FROM queue_job j
-  WHERE j.state = 'failed' AND ${normalizedChannel} = ANY($2::text[])
+  WHERE cardinality($2::text[]) > 0 AND j.state = 'failed' AND ${normalizedChannel} = ANY($2::text[])
 ),
 waiting AS (
   SELECT DISTINCT ON (ch) j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta, ${normalizedChannel} AS ch
   FROM queue_job j, clock
-  WHERE j.state = 'pending' AND j.eta > clock.now_utc AND ${normalizedChannel} = ANY($2::text[])
+  WHERE cardinality($2::text[]) > 0 AND j.state = 'pending' AND j.eta > clock.now_utc
+    AND ${normalizedChannel} = ANY($2::text[])
   ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
 ),
 throttled AS (
   SELECT t.name, max(j.date_enqueued) AS last_enqueued
   FROM unnest($3::text[], $4::int[]) AS t(name, seconds)
-  JOIN queue_job j ON j.date_enqueued IS NOT NULL
+  JOIN queue_job j ON cardinality($3::text[]) > 0 AND j.date_enqueued IS NOT NULL
     AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
     AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.name || '.%')
   GROUP BY t.name
@@ -90,11 +91,14 @@ SELECT
  * date_enqueued is truncated to seconds as upstream's runner writes it.
  */
 export const claim = `
-UPDATE queue_job SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
-WHERE id IN (
-  SELECT id FROM queue_job WHERE id = ANY($1::int[]) AND state = 'pending' FOR UPDATE SKIP LOCKED
-) AND state = 'pending' AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')
-RETURNING id, uuid, channel`;
+WITH claimable AS MATERIALIZED (
+  SELECT id FROM queue_job
+  WHERE id = ANY($1::int[]) AND state = 'pending' AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
+FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
+RETURNING j.id, j.uuid, j.channel`;
 
 /**
  * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
@@ -110,13 +114,14 @@ RETURNING id, uuid`;
  * job to started in its first transaction). Rows locked right now (a controller taking them) are skipped.
  */
 export const sweepEnqueued = `
-UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
-WHERE id IN (
+WITH lost AS MATERIALIZED (
   SELECT id FROM queue_job
   WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
   FOR UPDATE SKIP LOCKED
-) AND state = 'enqueued'
-RETURNING id, uuid, channel`;
+)
+UPDATE queue_job j SET state = 'pending', date_enqueued = NULL, date_started = NULL
+FROM lost WHERE j.id = lost.id AND j.state = 'enqueued'
+RETURNING j.id, j.uuid, j.channel`;
 
 const deadJobValues = `
   state = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
@@ -139,8 +144,7 @@ const deadJobValues = `
  * started job is only touched when that signal says its worker is gone.
  */
 export const sweepStartedByConnection = `
-UPDATE queue_job SET ${deadJobValues}
-WHERE id IN (
+WITH dead AS MATERIALIZED (
   SELECT j.id FROM queue_job j
   WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
     AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
@@ -151,8 +155,10 @@ WHERE id IN (
           OR a.backend_start AT TIME ZONE 'utc' <= j.date_started + make_interval(secs => $1))
     )
   FOR UPDATE OF j SKIP LOCKED
-) AND state = 'started'
-RETURNING id, uuid, channel, state`;
+)
+UPDATE queue_job SET ${deadJobValues}
+FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
+RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
 
 /**
  * Whether Odoo's connections are visible under the application_name pattern at all. Without one, the
@@ -174,8 +180,7 @@ SELECT CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
  * the whole job; a row we can lock (or a missing row) means the worker is gone.
  */
 export const sweepStartedByLock = `
-UPDATE queue_job SET ${deadJobValues}
-WHERE id IN (
+WITH dead AS MATERIALIZED (
   SELECT j.id FROM queue_job j
   WHERE j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
     AND (
@@ -184,8 +189,10 @@ WHERE id IN (
         FOR NO KEY UPDATE SKIP LOCKED)
     )
   FOR UPDATE OF j SKIP LOCKED
-) AND state = 'started'
-RETURNING id, uuid, channel, state`;
+)
+UPDATE queue_job SET ${deadJobValues}
+FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
+RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
 
 /** The same for the earlier `queue_job_locks(id → queue_job.id)` iteration. */
 export const sweepStartedByLocks = sweepStartedByLock

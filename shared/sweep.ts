@@ -35,8 +35,6 @@ export interface SweepResult {
   liveness: Liveness;
 }
 
-export const STARTED_GRACE_SECONDS = 10;
-
 /** Which liveness signal this database offers; the lock table is looked up once per target. */
 export async function liveness(
   pool: pg.Pool,

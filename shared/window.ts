@@ -13,7 +13,7 @@ import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatc
 import { explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
-import { findLockTable, STARTED_GRACE_SECONDS, sweep } from './sweep.ts';
+import { findLockTable, sweep } from './sweep.ts';
 import { openDispatcher, type TargetRuntime, UPSTREAM_RUNNER_HELP, upstreamRunnerActive } from './target.ts';
 
 export interface TargetSummary {
@@ -209,7 +209,7 @@ export async function serve(
         {
           enqueuedTimeoutSeconds: config.enqueuedTimeoutSeconds,
           pgAppName: config.pgAppName,
-          graceSeconds: STARTED_GRACE_SECONDS,
+          graceSeconds: config.startedGraceSeconds,
         },
         lockTable,
       );

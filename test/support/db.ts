@@ -86,7 +86,10 @@ export async function dropDatabase(adminUrl: string, name: string): Promise<void
 export async function createTemplate(adminUrl: string): Promise<void> {
   await dropDatabase(adminUrl, TEMPLATE_DATABASE);
   await withAdmin(adminUrl, async (admin) => {
-    await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(TEMPLATE_DATABASE)}`);
+    // As Odoo's own database creation does (db_template = template0): UTF-8 with C collation.
+    await admin.query(
+      `CREATE DATABASE ${admin.escapeIdentifier(TEMPLATE_DATABASE)} ENCODING 'unicode' LC_COLLATE 'C' TEMPLATE template0`,
+    );
   });
   const client = new pg.Client({ connectionString: databaseUrl(adminUrl, TEMPLATE_DATABASE) });
   await client.connect();

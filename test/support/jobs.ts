@@ -3,7 +3,14 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 
-export type JobState = 'wait_dependencies' | 'pending' | 'enqueued' | 'started' | 'done' | 'cancelled' | 'failed';
+export type JobState =
+  | 'wait_dependencies'
+  | 'pending'
+  | 'enqueued'
+  | 'started'
+  | 'done'
+  | 'cancelled'
+  | 'failed';
 
 /** Anything that runs a query: a Pool, a Client, a PoolClient. */
 export type Queryable = Pick<pg.Pool, 'query'>;
@@ -110,7 +117,11 @@ export async function createJob(pool: pg.Pool, options: JobOptions = {}): Promis
  * Inserts `count` pending jobs in one statement (100k rows in a couple of seconds). Names get ` #i`.
  * Returns their uuids in id order.
  */
-export async function createJobs(pool: Queryable, count: number, options: BulkJobOptions = {}): Promise<string[]> {
+export async function createJobs(
+  pool: Queryable,
+  count: number,
+  options: BulkJobOptions = {},
+): Promise<string[]> {
   const f = fields(options);
   const channels = Array.isArray(options.channel) ? options.channel : [options.channel ?? 'root'];
   const priorities = Array.isArray(options.priority) ? options.priority : [options.priority ?? 10];
@@ -158,10 +169,16 @@ export async function createJobs(pool: Queryable, count: number, options: BulkJo
  * `pending`, the others `wait_dependencies`, each parent listing its child in `reverse_depends_on`.
  * Returns the uuids in chain order.
  */
-export async function createChain(pool: Queryable, n: number, options: BulkJobOptions = {}): Promise<string[]> {
+export async function createChain(
+  pool: Queryable,
+  n: number,
+  options: BulkJobOptions = {},
+): Promise<string[]> {
   if (n < 1) return [];
   const f = fields(options);
-  const channel = Array.isArray(options.channel) ? (options.channel[0] ?? 'root') : (options.channel ?? 'root');
+  const channel = Array.isArray(options.channel)
+    ? (options.channel[0] ?? 'root')
+    : (options.channel ?? 'root');
   const priority = Array.isArray(options.priority) ? (options.priority[0] ?? 10) : (options.priority ?? 10);
   const graphUuid = n > 1 ? randomUUID() : null;
   const uuids = Array.from({ length: n }, () => randomUUID());
@@ -301,9 +318,11 @@ async function createDependentJob(pool: pg.Pool, options: JobOptions): Promise<Q
       'SELECT uuid, state, graph_uuid FROM queue_job WHERE uuid = ANY($1::text[]) FOR UPDATE',
       [parents],
     );
-    if (rows.length < new Set(parents).size) throw new Error(`dependsOn: unknown parent uuid in ${parents.join(', ')}`);
+    if (rows.length < new Set(parents).size)
+      throw new Error(`dependsOn: unknown parent uuid in ${parents.join(', ')}`);
     const graphUuid = options.graphUuid ?? rows.find((row) => row.graph_uuid)?.graph_uuid ?? randomUUID();
-    const state = options.state ?? (rows.every((row) => row.state === 'done') ? 'pending' : 'wait_dependencies');
+    const state =
+      options.state ?? (rows.every((row) => row.state === 'done') ? 'pending' : 'wait_dependencies');
     const job = await insertJob(client, options, state, graphUuid, dependencies(parents, []));
     // Parents join the graph and list the child, keeping the rest of their dependencies JSON.
     await client.query(

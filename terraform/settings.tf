@@ -1,0 +1,41 @@
+# How each setting the runner reads (SETTINGS in shared/config.ts) reaches the functions. Every name there is
+# decided in exactly one of the maps below: a plain environment value, a Secret Manager secret, or left unset
+# on purpose. test/terraform.test.ts fails when the runner gains a setting that none of them names, when a
+# secret setting shows up among the plain values, or when a plain value is taken from a sensitive variable.
+
+locals {
+  multi_target = length(var.targets) > 0
+
+  # Plain environment of every function. null = not set: the runner's default applies.
+  plain_settings = {
+    # With targets, each target carries its own URL and db inside QUEUE_JOB_TARGETS.
+    ODOO_URL                      = local.multi_target ? null : var.odoo_url
+    ODOO_DB                       = local.multi_target ? null : var.odoo_db
+    ODOO_QUEUE_JOB_CHANNELS       = var.odoo_queue_job_channels
+    ODOO_QUEUE_JOB_HTTP_AUTH_USER = var.odoo_queue_job_http_auth_user
+    DISPATCH_TIMEOUT_MS           = var.dispatch_timeout_ms == null ? null : tostring(var.dispatch_timeout_ms)
+    ENQUEUED_TIMEOUT_SECONDS      = var.enqueued_timeout_seconds == null ? null : tostring(var.enqueued_timeout_seconds)
+    ODOO_PGAPPNAME                = var.odoo_pgappname
+    LOG_LEVEL                     = var.log_level
+    KEEPALIVE_URLS                = length(var.keepalive_urls) == 0 ? null : join(",", var.keepalive_urls)
+  }
+
+  # Only the tick keeps listening for a window; dispatch, keepalive and status make a single pass (the
+  # runner's default window is 0) and must answer quickly.
+  tick_settings = {
+    TICK_WINDOW_SECONDS = tostring(var.tick_window_seconds)
+  }
+
+  # Secret settings, and whether this deployment uses each. Their values (secrets.tf) are stored in Secret
+  # Manager and reach the functions as secret_environment_variables only, never as environment_variables.
+  secret_settings = {
+    DATABASE_URL                      = !local.multi_target
+    QUEUE_JOB_TARGETS                 = local.multi_target
+    ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD = var.odoo_queue_job_http_auth_user != null
+  }
+
+  # Settings deliberately not set on Google Cloud, with the reason.
+  unset_settings = {
+    RUNNER_AUTH_TOKEN = "The functions are private: Cloud Run checks each caller's OIDC token and roles/run.invoker before the runner sees the request, so a shared bearer token adds nothing here (it protects the functions when they run outside Google Cloud)."
+  }
+}

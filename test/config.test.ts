@@ -1,0 +1,202 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeDatabaseUrl, loadConfig, SETTINGS } from '../shared/config.ts';
+
+const SECRET = 'S3cr3t-p4ss';
+const url = `postgres://odoo:${SECRET}@db.internal:5432/prod`;
+
+function failure(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('one target from the single variables', () => {
+  it('applies every default of the design table', () => {
+    const config = loadConfig({ DATABASE_URL: url });
+    expect(config.targets).toHaveLength(1);
+    const [target] = config.targets;
+    expect(target).toMatchObject({
+      name: 'default',
+      source: 'env',
+      odooUrl: null,
+      db: 'prod',
+      paused: false,
+      httpAuth: null,
+    });
+    expect(target?.channels).toEqual([{ name: 'root', capacity: 1, sequential: false, throttle: 0 }]);
+    expect(config).toMatchObject({
+      windowSeconds: 0,
+      dispatchTimeoutMs: 1000,
+      enqueuedTimeoutSeconds: 60,
+      pgAppName: 'odoo-{pid}',
+      runnerAuthToken: null,
+      logLevel: 'info',
+      keepaliveUrls: null,
+    });
+  });
+
+  it('reads every setting', () => {
+    const config = loadConfig({
+      DATABASE_URL: url,
+      ODOO_URL: 'https://erp.example.com/',
+      ODOO_DB: 'other',
+      ODOO_QUEUE_JOB_CHANNELS: 'root:4,root.sub:2',
+      ODOO_QUEUE_JOB_HTTP_AUTH_USER: 'runner',
+      ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD: SECRET,
+      TICK_WINDOW_SECONDS: '55',
+      DISPATCH_TIMEOUT_MS: '2500',
+      ENQUEUED_TIMEOUT_SECONDS: '120',
+      ODOO_PGAPPNAME: 'erp-{pid}',
+      RUNNER_AUTH_TOKEN: 'token-123456',
+      LOG_LEVEL: 'debug',
+      KEEPALIVE_URLS: 'https://erp.example.com/web/health, https://staging.example.com/web/health',
+    });
+    expect(config.targets[0]).toMatchObject({
+      odooUrl: 'https://erp.example.com',
+      db: 'other',
+      httpAuth: { user: 'runner', password: SECRET },
+    });
+    expect(config.targets[0]?.channels.map((c) => [c.name, c.capacity])).toEqual([
+      ['root', 4],
+      ['root.sub', 2],
+    ]);
+    expect(config).toMatchObject({
+      windowSeconds: 55,
+      dispatchTimeoutMs: 2500,
+      enqueuedTimeoutSeconds: 120,
+      pgAppName: 'erp-{pid}',
+      runnerAuthToken: 'token-123456',
+      logLevel: 'debug',
+      keepaliveUrls: ['https://erp.example.com/web/health', 'https://staging.example.com/web/health'],
+    });
+  });
+
+  it("treats upstream's leading root:0 as a paused target", () => {
+    expect(loadConfig({ DATABASE_URL: url, ODOO_QUEUE_JOB_CHANNELS: 'root:0' }).targets[0]?.paused).toBe(
+      true,
+    );
+  });
+
+  it('decodes the database name for the default db parameter', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgresql://u:p@h/my%20db' }).targets[0]?.db).toBe('my db');
+  });
+});
+
+describe('many targets from QUEUE_JOB_TARGETS', () => {
+  it('parses each target, inheriting channels and credentials from the single variables', () => {
+    const config = loadConfig({
+      ODOO_QUEUE_JOB_CHANNELS: 'root:3',
+      QUEUE_JOB_TARGETS: JSON.stringify([
+        { name: 'prod', databaseUrl: url, odooUrl: 'https://erp.example.com' },
+        {
+          name: 'staging',
+          databaseUrl: 'postgres://u:p@staging/stg',
+          channels: 'root:1',
+          httpAuthUser: 'a',
+          httpAuthPassword: 'b',
+        },
+      ]),
+    });
+    expect(
+      config.targets.map((t) => [t.name, t.source, t.db, t.channels[0]?.capacity, t.httpAuth?.user]),
+    ).toEqual([
+      ['prod', 'targets', 'prod', 3, undefined],
+      ['staging', 'targets', 'stg', 1, 'a'],
+    ]);
+  });
+});
+
+describe('invalid settings name the variable and never echo a secret', () => {
+  const cases: [string, Record<string, string>, string][] = [
+    ['no database', {}, 'DATABASE_URL'],
+    ['database URL not postgres', { DATABASE_URL: `mysql://odoo:${SECRET}@h/db` }, 'DATABASE_URL'],
+    ['database URL without database', { DATABASE_URL: `postgres://odoo:${SECRET}@h` }, 'DATABASE_URL'],
+    ['Odoo URL not http', { DATABASE_URL: url, ODOO_URL: 'ftp://erp' }, 'ODOO_URL'],
+    ['channels grammar', { DATABASE_URL: url, ODOO_QUEUE_JOB_CHANNELS: 'root:x' }, 'ODOO_QUEUE_JOB_CHANNELS'],
+    [
+      'sequential with capacity 2',
+      { DATABASE_URL: url, ODOO_QUEUE_JOB_CHANNELS: 'root:4,s:2:sequential' },
+      'ODOO_QUEUE_JOB_CHANNELS',
+    ],
+    [
+      'password without user',
+      { DATABASE_URL: url, ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD: SECRET },
+      'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
+    ],
+    ['window not a number', { DATABASE_URL: url, TICK_WINDOW_SECONDS: 'soon' }, 'TICK_WINDOW_SECONDS'],
+    ['window too long', { DATABASE_URL: url, TICK_WINDOW_SECONDS: '99999' }, 'TICK_WINDOW_SECONDS'],
+    ['negative timeout', { DATABASE_URL: url, DISPATCH_TIMEOUT_MS: '-5' }, 'DISPATCH_TIMEOUT_MS'],
+    ['timeout too small', { DATABASE_URL: url, DISPATCH_TIMEOUT_MS: '10' }, 'DISPATCH_TIMEOUT_MS'],
+    [
+      'enqueued timeout fraction',
+      { DATABASE_URL: url, ENQUEUED_TIMEOUT_SECONDS: '1.5' },
+      'ENQUEUED_TIMEOUT_SECONDS',
+    ],
+    ['appname without pid', { DATABASE_URL: url, ODOO_PGAPPNAME: 'odoo' }, 'ODOO_PGAPPNAME'],
+    ['log level', { DATABASE_URL: url, LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['keepalive URL', { DATABASE_URL: url, KEEPALIVE_URLS: `erp.example.com/${SECRET}` }, 'KEEPALIVE_URLS'],
+    ['targets not JSON', { QUEUE_JOB_TARGETS: `[{"databaseUrl": "${url}"` }, 'QUEUE_JOB_TARGETS'],
+    ['targets empty', { QUEUE_JOB_TARGETS: '[]' }, 'QUEUE_JOB_TARGETS'],
+    [
+      'target without name',
+      { QUEUE_JOB_TARGETS: JSON.stringify([{ databaseUrl: url }]) },
+      'QUEUE_JOB_TARGETS',
+    ],
+    [
+      'target with bad database URL',
+      { QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'a', databaseUrl: `http://x:${SECRET}@h/db` }]) },
+      'QUEUE_JOB_TARGETS',
+    ],
+    [
+      'target with unknown key',
+      { QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'a', databaseUrl: url, password: SECRET }]) },
+      'QUEUE_JOB_TARGETS',
+    ],
+    [
+      'duplicate target names',
+      {
+        QUEUE_JOB_TARGETS: JSON.stringify([
+          { name: 'a', databaseUrl: url },
+          { name: 'a', databaseUrl: url },
+        ]),
+      },
+      'QUEUE_JOB_TARGETS',
+    ],
+    [
+      'target channels',
+      { QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'a', databaseUrl: url, channels: 'root:1:throttle=x' }]) },
+      'QUEUE_JOB_TARGETS[a].channels',
+    ],
+    [
+      'target password without user',
+      { QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'a', databaseUrl: url, httpAuthPassword: SECRET }]) },
+      'QUEUE_JOB_TARGETS[a].httpAuthUser',
+    ],
+  ];
+  it.each(cases)('%s', (_title, env, variable) => {
+    const error = failure(env);
+    expect(error.variable).toBe(variable);
+    expect(error.message.startsWith(`${variable}: `)).toBe(true);
+    expect(error.message).not.toContain(SECRET);
+    expect(error.message).not.toContain(url);
+  });
+});
+
+describe('settings', () => {
+  it('lists every variable read, secrets marked', () => {
+    expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
+      'DATABASE_URL',
+      'ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD',
+      'QUEUE_JOB_TARGETS',
+      'RUNNER_AUTH_TOKEN',
+    ]);
+  });
+
+  it('describes a database without credentials', () => {
+    expect(describeDatabaseUrl(url)).toBe('db.internal:5432/prod');
+  });
+});
