@@ -6,7 +6,7 @@
 import type pg from 'pg';
 import type { ChannelTree } from './channels.ts';
 import { type Timeouts, transaction } from './database.ts';
-import { type Candidate, plan } from './plan.ts';
+import { type Candidate, closedChannels, plan, runningByChannel } from './plan.ts';
 import * as sql from './sql.ts';
 
 /** A job this runner moved to `enqueued`: it must now be sent, or reverted. */
@@ -26,6 +26,8 @@ export interface ClaimResult {
   skipped: number;
   /** Whether the baton was the root channel row (false: the advisory-lock fallback was used). */
   rootBaton: boolean;
+  /** Whether another pass right away may claim more (the read or the claim hit its limit). */
+  more: boolean;
 }
 
 /** Most jobs one pass claims: bounds the transaction and the memory of one plan. */
@@ -34,11 +36,19 @@ export const PASS_LIMIT = 1000;
 interface PassStateRow {
   now: number;
   running: { channel: string; n: number }[];
-  due: Candidate[];
   failed: string[];
   waiting: Candidate[];
   throttled: { name: string; lastEnqueued: number }[];
-  next_eta: number | null;
+}
+
+/** How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix. */
+function spellings(name: string): string[] {
+  return [name, name.slice('root.'.length)];
+}
+
+/** LIKE patterns matching the sub-channels of `name` in both spellings, wildcards in the name escaped. */
+function subtreePatterns(name: string): string[] {
+  return spellings(name).map((spelling) => `${spelling.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`);
 }
 
 /**
@@ -69,33 +79,61 @@ export async function claimPass(
   tree: ChannelTree,
   timeouts: Timeouts,
   limit = PASS_LIMIT,
+  /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
+  indexed = false,
 ): Promise<ClaimResult> {
   const sequential = [...tree.configured.values()].filter((c) => c.sequential).map((c) => c.name);
   const throttled = [...tree.configured.values()].filter((c) => c.throttle > 0);
-  // No channel can take more than root's capacity in one pass, so no channel needs more candidates.
-  const perChannel = Math.min(limit, tree.root.capacity ?? limit);
 
   return transaction(pool, timeouts, async (client) => {
     const rootBaton = await takeBaton(client);
-    const { rows } = await client.query<PassStateRow>(sql.passState, [
-      perChannel,
-      sequential,
-      throttled.map((c) => c.name),
-      throttled.map((c) => c.throttle),
-    ]);
+    const { rows } = await client.query<PassStateRow>({
+      ...sql.passState,
+      values: [sequential, throttled.map((c) => c.name), throttled.map((c) => c.throttle)],
+    });
     const state = rows[0]!;
+    const running = new Map(state.running.map((r) => [r.channel, r.n]));
+    const failedChannels = new Set(state.failed);
     const pausedUntil = new Map<string, number>();
     for (const entry of state.throttled) {
       const channel = tree.configured.get(entry.name);
       // date_enqueued is truncated to the second: add one so a pause never ends early.
       if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
     }
+
+    // Read candidates only from channels that can take a job: when root is full, nothing at all.
+    const closed = closedChannels(tree, running, failedChannels, pausedUntil, state.now);
+    const rootFree =
+      tree.root.capacity === null
+        ? limit
+        : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
+    let due: Candidate[] = [];
+    let truncated = false;
+    let nextEta: number | null = null;
+    if (!closed.some((c) => c.name === 'root') && rootFree > 0) {
+      const eta = await client.query<{ eta: number }>(sql.nextEta);
+      nextEta = eta.rows[0]?.eta ?? null;
+      // Per channel (index) no channel can take more than root's free capacity; in one ordered read
+      // (scan), a few times that lets several open channels show their heads in one pass.
+      const rows = Math.min(limit, indexed ? rootFree : Math.max(4 * rootFree, 100));
+      const read = await client.query<Candidate>({
+        ...(indexed ? sql.candidatesByIndex : sql.candidatesByScan),
+        values: [
+          rows,
+          closed.flatMap((c) => spellings(c.name)),
+          closed.flatMap((c) => subtreePatterns(c.name)),
+        ],
+      });
+      due = read.rows;
+      truncated = !indexed && read.rows.length === rows;
+    }
+
     const planned = plan({
       tree,
       now: state.now,
-      running: new Map(state.running.map((r) => [r.channel, r.n])),
-      failedChannels: new Set(state.failed),
-      due: state.due.map(toCandidate),
+      running,
+      failedChannels,
+      due,
       waiting: state.waiting.map(toCandidate),
       pausedUntil,
       limit,
@@ -103,20 +141,25 @@ export async function claimPass(
 
     let claimed: ClaimedJob[] = [];
     if (planned.jobs.length > 0) {
-      const result = await client.query<ClaimedJob>(sql.claim, [planned.jobs.map((job) => job.id)]);
+      const result = await client.query<ClaimedJob>({
+        ...sql.claim,
+        values: [planned.jobs.map((job) => job.id)],
+      });
       // Dispatch in plan order (OCA order), whatever order RETURNING used.
       const order = new Map(planned.jobs.map((job, index) => [job.id, index]));
       claimed = result.rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
     }
 
     const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > state.now);
-    const wakeTimes = [...pauseEnds, ...(state.next_eta === null ? [] : [state.next_eta])];
+    const wakeTimes = [...pauseEnds, ...(nextEta === null ? [] : [nextEta])];
     return {
       claimed,
       now: state.now,
       wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
       skipped: planned.jobs.length - claimed.length,
       rootBaton,
+      // The read was cut at its row limit and this pass made progress: the next pass may find more.
+      more: claimed.length >= limit || (truncated && claimed.length > 0),
     };
   });
 }

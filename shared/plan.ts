@@ -152,3 +152,36 @@ export function plan(input: PlanInput): Plan {
     blocked: [...blocked].map(([channel, reason]) => ({ channel, reason })),
   };
 }
+
+/** Running jobs per configured channel, sub-channels included (a job counts in every ancestor). */
+export function runningByChannel(
+  tree: ChannelTree,
+  running: ReadonlyMap<string, number>,
+): Map<string, number> {
+  const totals = new Map<string, number>();
+  for (const [raw, n] of running) {
+    for (const channel of tree.limits(raw)) totals.set(channel.name, (totals.get(channel.name) ?? 0) + n);
+  }
+  return totals;
+}
+
+/**
+ * Configured channels that cannot yield any job now: full, sequential with a failed job, or paused by
+ * throttle. Their whole subtree can be left out of the candidate read; when root is closed, nothing
+ * needs reading at all.
+ */
+export function closedChannels(
+  tree: ChannelTree,
+  running: ReadonlyMap<string, number>,
+  failedChannels: ReadonlySet<string>,
+  pausedUntil: ReadonlyMap<string, number>,
+  now: number,
+): ChannelConfig[] {
+  const totals = runningByChannel(tree, running);
+  return [...tree.configured.values()].filter(
+    (channel) =>
+      (channel.capacity !== null && (totals.get(channel.name) ?? 0) >= channel.capacity) ||
+      (channel.sequential && failedChannels.has(channel.name)) ||
+      (channel.throttle > 0 && (pausedUntil.get(channel.name) ?? 0) > now),
+  );
+}

@@ -24,48 +24,45 @@ export const baton = `SELECT id FROM queue_job_channel WHERE complete_name = 'ro
 /** Fallback baton when the root channel row is missing: a transaction-level advisory lock, same scope. */
 export const batonFallback = `SELECT pg_advisory_xact_lock(hashtext('queue-job-runner.baton'))`;
 
-const normalizedChannel = `CASE WHEN j.channel IS NULL OR j.channel IN ('', 'root') THEN 'root'
-  WHEN j.channel LIKE 'root.%' THEN j.channel ELSE 'root.' || j.channel END`;
+/** A raw channel column as its complete name: '' / NULL / 'root' → 'root', 'a.b' → 'root.a.b'. */
+function normalized(column: string): string {
+  return `CASE WHEN ${column} IS NULL OR ${column} IN ('', 'root') THEN 'root'
+  WHEN ${column} LIKE 'root.%' THEN ${column} ELSE 'root.' || ${column} END`;
+}
+
+const normalizedChannel = normalized('j.channel');
 
 /**
- * Everything one plan needs, in one round trip, without loading the pending set:
+ * Everything the plan needs except the candidates, in one round trip:
  * - running: jobs holding capacity (enqueued + started), per raw channel;
- * - due: the head of each raw channel's due pending jobs in OCA order, at most $1 per channel
- *   (never wait_dependencies: only state = 'pending' is read);
- * - failed: normalized sequential channels ($2) that hold a failed job (they block);
- * - waiting: per sequential channel ($2), the earliest-eta pending job not yet due (the eta-wait rule);
- * - throttled: per throttled channel ($3, seconds in $4), the last time a job of its subtree was enqueued;
- * - nextEta: the earliest future eta, to know when to wake up.
+ * - failed: normalized sequential channels ($1) that hold a failed job (they block);
+ * - waiting: per sequential channel ($1), the earliest-eta pending job not yet due (the eta-wait rule);
+ * - throttled: per throttled channel ($2, seconds in $3), the last time a job of its subtree was enqueued.
+ * Empty arrays turn their part into a one-time-filtered no-op.
  */
-export const passState = `
+export const passState = {
+  name: 'qjr_pass_state',
+  text: `
 WITH clock AS (SELECT now() AT TIME ZONE 'utc' AS now_utc),
 running AS (
   SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n
   FROM queue_job j WHERE j.state IN ('enqueued', 'started') GROUP BY 1
 ),
-due AS (
-  SELECT id, uuid, channel, priority, date_created, eta FROM (
-    SELECT j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta,
-      row_number() OVER (PARTITION BY j.channel COLLATE "C" ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
-    FROM queue_job j, clock
-    WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= clock.now_utc)
-  ) ranked WHERE rank <= $1
-),
 failed AS (
   SELECT DISTINCT ${normalizedChannel} AS channel FROM queue_job j
-  WHERE cardinality($2::text[]) > 0 AND j.state = 'failed' AND ${normalizedChannel} = ANY($2::text[])
+  WHERE cardinality($1::text[]) > 0 AND j.state = 'failed' AND ${normalizedChannel} = ANY($1::text[])
 ),
 waiting AS (
   SELECT DISTINCT ON (ch) j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta, ${normalizedChannel} AS ch
   FROM queue_job j, clock
-  WHERE cardinality($2::text[]) > 0 AND j.state = 'pending' AND j.eta > clock.now_utc
-    AND ${normalizedChannel} = ANY($2::text[])
+  WHERE cardinality($1::text[]) > 0 AND j.state = 'pending' AND j.eta > clock.now_utc
+    AND ${normalizedChannel} = ANY($1::text[])
   ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
 ),
 throttled AS (
   SELECT t.name, max(j.date_enqueued) AS last_enqueued
-  FROM unnest($3::text[], $4::int[]) AS t(name, seconds)
-  JOIN queue_job j ON cardinality($3::text[]) > 0 AND j.date_enqueued IS NOT NULL
+  FROM unnest($2::text[], $3::int[]) AS t(name, seconds)
+  JOIN queue_job j ON cardinality($2::text[]) > 0 AND j.date_enqueued IS NOT NULL
     AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
     AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.name || '.%')
   GROUP BY t.name
@@ -73,24 +70,86 @@ throttled AS (
 SELECT
   (extract(epoch FROM (SELECT now_utc FROM clock)) * 1000)::float8 AS now,
   (SELECT coalesce(json_agg(json_build_object('channel', channel, 'n', n)), '[]') FROM running) AS running,
-  (SELECT coalesce(json_agg(json_build_object('id', id, 'uuid', uuid, 'channel', channel, 'priority', priority,
-      'dateCreated', extract(epoch FROM date_created) * 1000, 'eta', extract(epoch FROM eta) * 1000)), '[]')
-    FROM due) AS due,
   (SELECT coalesce(json_agg(channel), '[]') FROM failed) AS failed,
   (SELECT coalesce(json_agg(json_build_object('id', id, 'uuid', uuid, 'channel', channel, 'priority', priority,
       'dateCreated', extract(epoch FROM date_created) * 1000, 'eta', extract(epoch FROM eta) * 1000)), '[]')
     FROM waiting) AS waiting,
   (SELECT coalesce(json_agg(json_build_object('name', name,
-      'lastEnqueued', extract(epoch FROM last_enqueued) * 1000)), '[]') FROM throttled) AS throttled,
-  (SELECT extract(epoch FROM min(j.eta)) * 1000 FROM queue_job j, clock
-    WHERE j.state = 'pending' AND j.eta > clock.now_utc) AS next_eta`;
+      'lastEnqueued', extract(epoch FROM last_enqueued) * 1000)), '[]') FROM throttled) AS throttled`,
+};
+
+/**
+ * The earliest future eta, to know when to wake up. Read only while root has room: a full root wakes on
+ * Odoo's notifications when a job ends. Uses the eta helper index when present, else one scan.
+ */
+export const nextEta = {
+  name: 'qjr_next_eta',
+  text: `SELECT extract(epoch FROM j.eta) * 1000 AS eta FROM queue_job j
+WHERE j.state = 'pending' AND j.eta IS NOT NULL AND j.eta > now() AT TIME ZONE 'utc' ORDER BY j.eta LIMIT 1`,
+};
+
+const candidateColumns = `j.id, j.uuid, j.channel, j.priority,
+  extract(epoch FROM j.date_created) * 1000 AS "dateCreated", extract(epoch FROM j.eta) * 1000 AS eta`;
+
+/**
+ * Channels the plan cannot take from (full, blocked or paused): their subtree is left out of the read.
+ * $2 holds the closed channels' raw spellings ('root.a' and 'a'), $3 LIKE patterns of their subtrees;
+ * comparing the raw column keeps the per-row cost low. Root is never closed here (the read is skipped).
+ */
+function open(column: string): string {
+  return `NOT (coalesce(${column}, '') = ANY($2::text[]) OR coalesce(${column}, '') LIKE ANY($3::text[]))`;
+}
+
+/**
+ * Due pending jobs of open channels, the first $1 in OCA order (never wait_dependencies: only state =
+ * 'pending' is read). Without the helper indexes: one pass over the pending rows with a bounded top-$1
+ * sort; the done rows never enter, whatever their number. A busy channel can fill the $1 rows: the
+ * next pass, which finds it full and leaves it out, reads the others.
+ */
+export const candidatesByScan = {
+  name: 'qjr_candidates_scan',
+  text: `
+SELECT ${candidateColumns} FROM queue_job j
+WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc') AND ${open('j.channel')}
+ORDER BY coalesce(j.priority, 10), j.date_created, j.id
+LIMIT $1`,
+};
+
+/**
+ * The same with the helper indexes: a skip scan finds each channel holding pending jobs, then each open
+ * channel's head is read in index order, $1 rows at most per channel: no sort, no scan of the pending set.
+ */
+export const candidatesByIndex = {
+  name: 'qjr_candidates_index',
+  text: `
+WITH RECURSIVE channels AS (
+  (SELECT j.channel FROM queue_job j WHERE j.state = 'pending' AND j.channel IS NOT NULL ORDER BY j.channel LIMIT 1)
+  UNION ALL
+  SELECT (SELECT j.channel FROM queue_job j WHERE j.state = 'pending' AND j.channel > c.channel
+    ORDER BY j.channel LIMIT 1)
+  FROM channels c WHERE c.channel IS NOT NULL
+)
+SELECT head.* FROM channels c, LATERAL (
+  SELECT ${candidateColumns} FROM queue_job j
+  WHERE j.state = 'pending' AND j.channel = c.channel AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
+  ORDER BY j.channel, coalesce(j.priority, 10), j.date_created, j.id LIMIT $1
+) head
+WHERE c.channel IS NOT NULL AND ${open('c.channel')}
+UNION ALL
+(SELECT ${candidateColumns} FROM queue_job j
+  WHERE j.state = 'pending' AND j.channel IS NULL AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
+    AND ${open('j.channel')}
+  ORDER BY coalesce(j.priority, 10), j.date_created, j.id LIMIT $1)`,
+};
 
 /**
  * The claim (invariant 1): pending → enqueued only for planned rows still pending and due, skipping rows
  * another transaction holds. Only the rows returned were claimed, and only they may be sent.
  * date_enqueued is truncated to seconds as upstream's runner writes it.
  */
-export const claim = `
+export const claim = {
+  name: 'qjr_claim',
+  text: `
 WITH claimable AS MATERIALIZED (
   SELECT id FROM queue_job
   WHERE id = ANY($1::int[]) AND state = 'pending' AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')
@@ -98,7 +157,8 @@ WITH claimable AS MATERIALIZED (
 )
 UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
 FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
-RETURNING j.id, j.uuid, j.channel`;
+RETURNING j.id, j.uuid, j.channel`,
+};
 
 /**
  * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
@@ -240,12 +300,95 @@ SELECT coalesce(j.channel, '') AS channel, j.state, count(*)::int AS n,
 FROM queue_job j WHERE j.state <> 'done' AND j.state <> 'cancelled'
 GROUP BY 1, 2`;
 
-/** The optional helper index: makes `passState` read each channel's head without sorting. */
-export const helperIndexName = 'queue_job_runner_pending_idx';
-export const helperIndexExists = `SELECT to_regclass('${helperIndexName}') IS NOT NULL AS present`;
-export const helperIndexCreate = `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${helperIndexName}
-  ON queue_job (channel, (coalesce(priority, 10)), date_created, id) WHERE state = 'pending'`;
-export const helperIndexDrop = `DROP INDEX CONCURRENTLY IF EXISTS ${helperIndexName}`;
+/**
+ * The optional helper indexes (`queue-job-runner optimize`): each channel's pending head in OCA order,
+ * and the next eta, read without scanning the pending set. Partial on pending rows, so they stay small.
+ */
+export const helperIndexes = [
+  {
+    name: 'queue_job_runner_pending_idx',
+    create: `CREATE INDEX CONCURRENTLY IF NOT EXISTS queue_job_runner_pending_idx
+      ON queue_job (channel, (coalesce(priority, 10)), date_created, id) WHERE state = 'pending'`,
+    drop: 'DROP INDEX CONCURRENTLY IF EXISTS queue_job_runner_pending_idx',
+  },
+  {
+    name: 'queue_job_runner_eta_idx',
+    create: `CREATE INDEX CONCURRENTLY IF NOT EXISTS queue_job_runner_eta_idx
+      ON queue_job (eta) WHERE state = 'pending' AND eta IS NOT NULL`,
+    drop: 'DROP INDEX CONCURRENTLY IF EXISTS queue_job_runner_eta_idx',
+  },
+] as const;
+
+/** Helper indexes that exist and are valid (a failed CONCURRENTLY build leaves an invalid one). */
+export const helperIndexesPresent = `
+SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE c.relname = ANY($1::text[]) AND i.indrelid = to_regclass('queue_job')`;
 
 /** Wake-ups: Odoo's trigger notifies channel queue_job with the job uuid on every insert and update. */
 export const listen = 'LISTEN queue_job';
+
+// ---- Manual runs, status and keepalive (added for the dispatch/status/keepalive functions and the CLI).
+
+/**
+ * The claim for uuids an operator named ("run now"): as `claim`, guarded by state = 'pending' and
+ * SKIP LOCKED so a job is still sent at most once, but without the eta guard: a named job runs now.
+ */
+export const claimNamed = `
+WITH claimable AS MATERIALIZED (
+  SELECT id FROM queue_job WHERE id = ANY($1::int[]) AND state = 'pending'
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
+FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
+RETURNING j.id, j.uuid, j.channel`;
+
+/** The database clock, epoch ms: ages in status are measured on it, never on the runner's clock. */
+export const databaseNow = `SELECT (extract(epoch FROM now()) * 1000)::float8 AS now`;
+
+/** Status, read-only twin of sweepEnqueued: per raw channel, enqueued jobs older than $1 s (lost). */
+export const deadEnqueuedByChannel = `
+SELECT coalesce(channel, '') AS channel, count(*)::int AS n FROM queue_job
+WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+GROUP BY 1`;
+
+/**
+ * Status, read-only twin of sweepStartedByConnection (same predicate, keep them in step): per raw
+ * channel, started jobs older than the grace ($1 s) whose worker ($2 with {pid}) has no connection left.
+ */
+export const deadStartedByConnectionByChannel = `
+SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j
+WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
+  AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+  AND NOT EXISTS (
+    SELECT 1 FROM pg_stat_activity a
+    WHERE a.application_name = replace($2, '{pid}', j.worker_pid::text)
+      AND (a.backend_start IS NULL
+        OR a.backend_start AT TIME ZONE 'utc' <= j.date_started + make_interval(secs => $1))
+  )
+GROUP BY 1`;
+
+/**
+ * Status twin of sweepStartedByLock (same predicate, keep them in step): lock row missing or lockable.
+ * Lockability can only be learnt by locking, so run it in a transaction that is rolled back: no row changes.
+ */
+export const deadStartedByLockByChannel = `
+SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j
+WHERE j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+  AND (
+    NOT EXISTS (SELECT 1 FROM queue_job_lock l WHERE l.queue_job_id = j.id)
+    OR j.id IN (SELECT l.queue_job_id FROM queue_job_lock l WHERE l.queue_job_id = j.id
+      FOR NO KEY UPDATE SKIP LOCKED)
+  )
+GROUP BY 1`;
+
+/** The same for the earlier `queue_job_locks(id → queue_job.id)` iteration. */
+export const deadStartedByLocksByChannel = deadStartedByLockByChannel
+  .replaceAll('queue_job_lock l', 'queue_job_locks l')
+  .replaceAll('l.queue_job_id', 'l.id');
+
+/** Keepalive: whether a pending job is due now or within $1 s, so Odoo is woken before its eta. */
+export const pendingDueSoon = `
+SELECT EXISTS (
+  SELECT 1 FROM queue_job WHERE state = 'pending'
+    AND (eta IS NULL OR eta <= (now() AT TIME ZONE 'utc') + make_interval(secs => $1))
+) AS due`;

@@ -93,3 +93,10 @@ export const UPSTREAM_RUNNER_HELP =
   "queue_job's built-in jobrunner is running on this database (it holds advisory lock 2293787760715711918); " +
   'nothing is dispatched while it runs. Disable it on every Odoo process with ODOO_QUEUE_JOB_CHANNELS=root:0 ' +
   '(or channels = root:0 in the [queue_job] section of odoo.conf) and restart Odoo.';
+
+/** Whether `queue-job-runner optimize` created the helper indexes on this database (all of them, valid). */
+export async function helperIndexesPresent(pool: pg.Pool): Promise<boolean> {
+  const names = sql.helperIndexes.map((index) => index.name);
+  const { rows } = await pool.query<{ name: string; valid: boolean }>(sql.helperIndexesPresent, [names]);
+  return rows.filter((row) => row.valid).length === names.length;
+}

@@ -14,7 +14,13 @@ import { explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
 import { findLockTable, sweep } from './sweep.ts';
-import { openDispatcher, type TargetRuntime, UPSTREAM_RUNNER_HELP, upstreamRunnerActive } from './target.ts';
+import {
+  helperIndexesPresent,
+  openDispatcher,
+  type TargetRuntime,
+  UPSTREAM_RUNNER_HELP,
+  upstreamRunnerActive,
+} from './target.ts';
 
 export interface TargetSummary {
   target: string;
@@ -150,6 +156,7 @@ export async function serve(
   const listener = new Listener();
   let dispatcher: Dispatcher | null = null;
   let lockTable: string | null = null;
+  let indexed = false;
   let healthy = true;
   let passFailed = false;
   let backoff = 0;
@@ -202,7 +209,10 @@ export async function serve(
     }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
-      if (summary.passes === 1) lockTable = await findLockTable(pool);
+      if (summary.passes === 1) {
+        lockTable = await findLockTable(pool);
+        indexed = await helperIndexesPresent(pool);
+      }
       const swept = await sweep(
         pool,
         defaultTimeouts,
@@ -232,10 +242,10 @@ export async function serve(
     }
     if (Date.now() < backoffUntil) return;
     dispatcher ??= await openDispatcher(runtime, config);
-    const result = await claimPass(pool, tree, defaultTimeouts);
+    const result = await claimPass(pool, tree, defaultTimeouts, PASS_LIMIT, indexed);
     summary.claimed += result.claimed.length;
     nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
-    morePending = result.claimed.length >= PASS_LIMIT;
+    morePending = result.more;
     if (result.claimed.length === 0) return;
     const batch = dispatchClaimed(dispatcher, pool, result.claimed)
       .then(settle)

@@ -60,7 +60,6 @@ resource "google_compute_address" "egress" {
   name         = "${var.name}-egress"
   address_type = "EXTERNAL"
   description  = "Source address of every connection the ${var.name} functions open (Cloud NAT)."
-  labels       = local.labels
 
   depends_on = [google_project_service.required]
 }

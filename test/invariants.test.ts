@@ -120,27 +120,36 @@ describe('invariant 1: claim before send', () => {
 });
 
 describe('invariants 2 and 3: never twice, capacity holds, with 8 ticks at once', () => {
-  it('runs 600 jobs in 4 channels (a limited sub-channel under a limited parent) exactly once', async () => {
+  it('runs 750 jobs in 4 channels (a limited sub-channel under a limited parent) exactly once', async () => {
     const channels = 'root:12,root.a:4,root.a.b:2,root.c:3';
-    const uuids = await createJobs(db.pool, 600, {
-      channel: ['root', 'root.a', 'root.a.b', 'root.c', 'root.a.b.deep', 'root.unconfigured'],
-      priority: [10, 5, 20],
-    });
+    const spread = ['root', 'root.a', 'root.a.b', 'root.c', 'root.a.b.deep', 'root.unconfigured'];
+    const uuids = await createJobs(db.pool, 600, { channel: spread, priority: [10, 5, 20] });
     odoo.configure({ durationMs: (job) => 2 + (job.id % 5) });
     const monitor = capacityMonitor(db.pool, channels);
     const config = testConfig({ databaseUrl: db.url, channels, windowSeconds: 2 });
+    // While the ticks run, ever more urgent jobs keep arriving: passes that read different heads are
+    // what a missing baton would let overrun a channel.
+    const inserter = (async () => {
+      for (let i = 0; i < 150; i++) {
+        const job = await createJob(db.pool, { channel: spread[i % spread.length], priority: -i });
+        uuids.push(job.uuid);
+        await new Promise((resolve) => setTimeout(resolve, 8));
+      }
+    })();
     const started = Date.now();
     try {
-      while ((await stateCounts(db.pool)).done !== 600) {
+      while ((await stateCounts(db.pool)).done !== 750) {
         if (Date.now() - started > 50_000)
           throw new Error(`not done: ${JSON.stringify(await stateCounts(db.pool))}`);
         const ticks = await Promise.all(Array.from({ length: 8 }, () => tick(config, silentLogger)));
         expect(ticks.every((t) => t.ok)).toBe(true);
       }
     } finally {
+      await inserter;
       await monitor.stop();
     }
     await odoo.waitFor(() => odoo.counts().inFlight === 0, 5000);
+    expect(uuids).toHaveLength(750);
     // Never twice: every job taken by Odoo exactly once, and no request ever found a job not enqueued.
     expect(uuids.filter((uuid) => odoo.takenCount(uuid) !== 1)).toEqual([]);
     expect(odoo.notTakenCount()).toBe(0);

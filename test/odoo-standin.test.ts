@@ -6,6 +6,7 @@ import { createDatabase, type TestDatabase } from './support/db.ts';
 import {
   createChain,
   createJob,
+  createJobs,
   getJob,
   type JobOptions,
   markEnqueued,
@@ -424,6 +425,14 @@ describe('front door: auth, databases, sleep', () => {
     expect((await row(job.uuid)).state).toBe('done');
   });
 
+  it('answers a POST with the CSRF 400, job untouched (runjob is GET)', async () => {
+    const job = await enqueuedJob();
+    const answer = await fetch(odoo.runjobUrl(db.name, job.uuid), { method: 'POST' });
+    expect(answer.status).toBe(400);
+    expect(await answer.text()).toContain('CSRF');
+    expect((await row(job.uuid)).state).toBe('enqueued');
+  });
+
   it('answers 404 for a database it does not serve, and serves several', async () => {
     const job = await enqueuedJob();
     expect((await runjob(job.uuid, { db: 'not_a_db' })).status).toBe(404);
@@ -527,11 +536,20 @@ describe('workers and recorder', () => {
 
   it('waitForFinished resolves on the Nth finished job and times out with a clear error', async () => {
     const jobs = await Promise.all(Array.from({ length: 3 }, () => enqueuedJob()));
-    const finishedBefore = odoo.counts().done;
+    const finished = () => {
+      const { done, failed, postponed, crashed } = odoo.counts();
+      return done + failed + postponed + crashed;
+    };
+    const before = finished();
     odoo.configure({ durationMs: 100 });
     const answers = Promise.all(jobs.map((job) => runjob(job.uuid)));
-    await odoo.waitForFinished(finishedBefore + 3, 5000);
-    expect(odoo.counts().done).toBeGreaterThanOrEqual(finishedBefore + 3);
+    await odoo.waitForFinished(before + 3, 5000);
+    expect(finished()).toBe(before + 3);
+    expect((await Promise.all(jobs.map((job) => row(job.uuid)))).map((j) => j.state)).toEqual([
+      'done',
+      'done',
+      'done',
+    ]);
     await answers;
     await expect(odoo.waitFor(() => false, 50, 'the impossible')).rejects.toThrow(/the impossible.*50 ms/);
   });
@@ -564,21 +582,52 @@ describe('workers and recorder', () => {
     await expect(get(`${standin.url}/web/health`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
+  it('close() does not hang on a worker waiting for a row lock', async () => {
+    const standin = await startOdoo({ databases: { [db.name]: db.url }, workers: 1 });
+    const job = await enqueuedJob();
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM queue_job WHERE uuid = $1 FOR UPDATE', [job.uuid]);
+      const answer = get(standin.runjobUrl(db.name, job.uuid));
+      answer.catch(() => {});
+      const [pid] = standin.workerPids();
+      const waiting = await until(
+        async () =>
+          (
+            await db.pool.query('SELECT wait_event_type FROM pg_stat_activity WHERE application_name = $1', [
+              `odoo-${pid}`,
+            ])
+          ).rows[0]?.wait_event_type,
+        (type) => type === 'Lock',
+      );
+      expect(waiting).toBe('Lock');
+      const started = Date.now();
+      await standin.close({ graceMs: 100 });
+      expect(Date.now() - started).toBeLessThan(4000);
+      await expect(answer).rejects.toThrow();
+      await holder.query('COMMIT');
+      expect(
+        await until(
+          () => connectionsNamed(`odoo-${pid}`),
+          (rows) => rows.length === 0,
+        ),
+      ).toEqual([]);
+      expect((await row(job.uuid)).state).toBe('enqueued');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+      holder.release();
+    }
+  });
+
   it('pushes thousands of no-op jobs through quickly', async () => {
     const fast = await startOdoo({ databases: { [db.name]: db.url }, workers: 32 });
     const agent = new Agent({ keepAlive: true, maxSockets: 64 });
     try {
-      const jobs = await Promise.all(
-        Array.from({ length: 2000 }, () => createJob(db.pool, { channel: 'bulk' })),
-      );
-      await markEnqueued(
-        db.pool,
-        jobs.map((j) => j.uuid),
-      );
+      const jobs = await createJobs(db.pool, 2000, { channel: 'bulk' });
+      expect(await markEnqueued(db.pool, jobs)).toHaveLength(2000);
       const started = Date.now();
-      const statuses = await Promise.all(
-        jobs.map((job) => get(fast.runjobUrl(db.name, job.uuid), { agent })),
-      );
+      const statuses = await Promise.all(jobs.map((uuid) => get(fast.runjobUrl(db.name, uuid), { agent })));
       const seconds = (Date.now() - started) / 1000;
       console.log(
         `[odoo-standin] ${jobs.length} no-op jobs in ${seconds.toFixed(2)} s = ${Math.round(jobs.length / seconds)} jobs/s`,

@@ -64,6 +64,11 @@ function first(blocks: unknown): Hcl {
   return (Array.isArray(blocks) ? blocks[0] : blocks) as Hcl;
 }
 
+/** How hcl2json writes an expression: "${expression}". */
+function hcl(expression: string): string {
+  return `\${${expression}}`;
+}
+
 function isObject(value: unknown): value is Hcl {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -437,7 +442,7 @@ describe('terraform/', () => {
         expect(evaluate(build.runtime, scope), name).toBe('nodejs24');
         entryPoints.push(String(evaluate(build.entry_point, scope)));
         expect(first(block.service_config).service_account_email).toBe(
-          '${google_service_account.runtime.email}',
+          hcl('google_service_account.runtime.email'),
         );
       }
     }
@@ -445,15 +450,19 @@ describe('terraform/', () => {
   });
 
   it('signs every scheduler job with an OIDC token of the scheduler account, and retries it', () => {
-    const jobs = Object.entries(schedulerJobs());
-    expect(jobs.map(([name]) => name).sort()).toEqual(['keepalive', 'manual_run', 'tick']);
+    expect(Object.keys(schedulerJobs()).sort()).toEqual(['keepalive', 'manual_run', 'tick']);
+    const jobs = [...modules.values()].flatMap((module) =>
+      Object.entries(module.resource.google_cloud_scheduler_job ?? {}).map(
+        ([name, job]) => [`${relative(terraformDir, module.dir) || '.'}: ${name}`, job] as const,
+      ),
+    );
     for (const [name, job] of jobs) {
       const target = first(job.http_target);
       expect(target, `${name}: http_target`).toBeDefined();
       expect(target.oauth_token, `${name}: oauth_token`).toBeUndefined();
       const oidc = first(target.oidc_token);
       expect(oidc, `${name}: oidc_token`).toBeDefined();
-      expect(oidc.service_account_email, name).toBe('${google_service_account.scheduler.email}');
+      expect(oidc.service_account_email, name).toBe(hcl('google_service_account.scheduler.email'));
       expect(oidc.audience, `${name}: audience`).toBe(target.uri);
       expect(first(job.retry_config), `${name}: retry_config`).toBeDefined();
     }
@@ -468,11 +477,13 @@ describe('terraform/', () => {
     const invokers = grants.filter(({ block }) => block.role === 'roles/run.invoker');
     expect(invokers.map(({ id }) => id)).toEqual(['google_cloud_run_service_iam_member.scheduler_invoker']);
     for (const { block } of invokers) {
-      expect(block.member).toBe('serviceAccount:${google_service_account.scheduler.email}');
+      expect(block.member).toBe(`serviceAccount:${hcl('google_service_account.scheduler.email')}`);
     }
     const secretAccess = grants.filter(({ block }) => block.role === 'roles/secretmanager.secretAccessor');
     expect(secretAccess.map(({ type }) => type)).toEqual(['google_secret_manager_secret_iam_member']);
-    expect(secretAccess[0]!.block.member).toBe('serviceAccount:${google_service_account.runtime.email}');
+    expect(secretAccess[0]!.block.member).toBe(
+      `serviceAccount:${hcl('google_service_account.runtime.email')}`,
+    );
     expect(secretAccess[0]!.block.secret_id).toMatch(/google_secret_manager_secret\.runtime\[/);
   });
 
@@ -495,7 +506,10 @@ describe('terraform/', () => {
             const id = `${type}.${name}${scope.each ? `["${scope.each.key}"]` : ''}`;
             for (const [path, value] of environments) {
               const keys = reachableKeys(value, scope);
-              expect(keys.filter((key) => secretNames.includes(key)), `${id}: ${path.join('.')}`).toEqual([]);
+              expect(
+                keys.filter((key) => secretNames.includes(key)),
+                `${id}: ${path.join('.')}`,
+              ).toEqual([]);
             }
           }
         }
@@ -506,7 +520,7 @@ describe('terraform/', () => {
       const service = first(block.service_config);
       const dynamic = first((service.dynamic as Hcl | undefined)?.secret_environment_variables);
       expect(dynamic, `${name}: dynamic secret_environment_variables`).toBeDefined();
-      expect(first(dynamic.content).key).toBe('${secret_environment_variables.key}');
+      expect(first(dynamic.content).key).toBe(hcl('secret_environment_variables.key'));
       for (const scope of instances(block, root())) {
         expect(reachableKeys(dynamic.for_each, scope).sort()).toEqual([...secretSettings].sort());
       }
@@ -599,8 +613,8 @@ describe('terraform/', () => {
 
   it('leaves tests, Terraform and dev tooling out of the upload, as .gcloudignore does', () => {
     const archive = root().data.archive_file?.source;
-    expect(archive?.source_dir).toBe('${local.source_dir}');
-    expect(archive?.excludes).toBe('${module.gcloudignore.excludes}');
+    expect(archive?.source_dir).toBe(hcl('local.source_dir'));
+    expect(archive?.excludes).toBe(hcl('module.gcloudignore.excludes'));
     expect(String(root().module.gcloudignore?.gcloudignore)).toMatch(/^\$\{file\(".*\/\.gcloudignore"\)\}$/);
     expect(String(archive?.output_path)).toMatch(/^\$\{path\.module\}\//);
 

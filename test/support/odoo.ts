@@ -147,17 +147,15 @@ const ERROR_500 =
 
 // The controller's statements. Named, so each worker connection prepares them once.
 const SQL = {
-  // Controller step 1: only an `enqueued` row is taken; FOR UPDATE waits on a concurrent holder like Odoo.
-  selectEnqueued: {
-    name: 'standin_select_enqueued',
-    text: `SELECT id, uuid, name, channel, priority, retry, max_retries, dependencies
-           FROM queue_job WHERE uuid = $1 AND state = 'enqueued' FOR UPDATE`,
-  },
-  // set_started + store: state, date_started and worker_pid, committed before the job runs.
-  setStarted: {
-    name: 'standin_set_started',
-    text: `UPDATE queue_job SET state = 'started', date_started = clock_timestamp() AT TIME ZONE 'utc', worker_pid = $2
-           WHERE id = $1`,
+  // Controller steps 1-2 inside BEGIN ... COMMIT: SELECT ... FOR UPDATE (waits on a concurrent holder,
+  // re-checks state = 'enqueued' once granted) and set_started + store, fused into one statement.
+  // No row back = not enqueued = not taken. A worker that dies meanwhile never commits: nothing changes.
+  takeEnqueued: {
+    name: 'standin_take_enqueued',
+    text: `UPDATE queue_job
+           SET state = 'started', date_started = clock_timestamp() AT TIME ZONE 'utc', worker_pid = $2
+           WHERE id IN (SELECT id FROM queue_job WHERE uuid = $1 AND state = 'enqueued' FOR UPDATE)
+           RETURNING id, uuid, name, channel, priority, retry, max_retries, dependencies`,
   },
   // set_done + store: exec_time = date_done - date_started; result is str(return value) or NULL.
   setDone: {
@@ -216,7 +214,6 @@ interface JobRow {
 interface Worker {
   pid: number;
   clients: Map<string, pg.Client>;
-  dead: boolean;
 }
 
 // Unique across stand-ins of one process, and unlikely to meet another test process's range.
@@ -258,7 +255,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
   const idle: Worker[] = [];
   const waiters: Array<(worker: Worker | undefined) => void> = [];
   const spawnWorker = (): Worker => {
-    const worker: Worker = { pid: nextPid++, clients: new Map(), dead: false };
+    const worker: Worker = { pid: nextPid++, clients: new Map() };
     allWorkers.add(worker);
     return worker;
   };
@@ -300,7 +297,6 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
 
   // The process dies: connections cut without a rollback or goodbye, a new worker with a new pid replaces it.
   const crash = (worker: Worker) => {
-    worker.dead = true;
     allWorkers.delete(worker);
     for (const client of worker.clients.values()) client.connection.stream.destroy();
     worker.clients.clear();
@@ -362,23 +358,22 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     res: ServerResponse,
   ): Promise<boolean> => {
     const client = await connection(worker, db);
-    await client.query('BEGIN');
     let row: JobRow | undefined;
+    await client.query('BEGIN');
     try {
-      row = (await client.query<JobRow>({ ...SQL.selectEnqueued, values: [uuid] })).rows[0];
-      if (!row) {
-        // Not there or not enqueued: Odoo logs a warning and answers 200 with an empty body.
-        await client.query('ROLLBACK');
-        record.taken = false;
-        counts.notTaken++;
-        finish(record, res, 200);
-        return true;
-      }
-      await client.query({ ...SQL.setStarted, values: [row.id, worker.pid] });
-      await client.query('COMMIT');
+      row = (await client.query<JobRow>({ ...SQL.takeEnqueued, values: [uuid, worker.pid] })).rows[0];
+      // `started` is committed before the job runs, so everyone sees who runs it.
+      await client.query(row ? 'COMMIT' : 'ROLLBACK');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
+    }
+    if (!row) {
+      // Not there or not enqueued: Odoo logs a warning and answers 200 with an empty body.
+      record.taken = false;
+      counts.notTaken++;
+      finish(record, res, 200);
+      return true;
     }
 
     const job: StandinJob = {
@@ -396,6 +391,12 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     counts.taken++;
     taken.set(uuid, (taken.get(uuid) ?? 0) + 1);
     markRunning(job.channel, +1);
+    // Running ends when the row leaves `started` (or the worker dies), before the answer goes out.
+    let running = true;
+    const stopRunning = () => {
+      if (running) markRunning(job.channel, -1);
+      running = false;
+    };
     changed('started', record);
     try {
       const outcome = decide(job);
@@ -405,6 +406,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
 
       if (outcome === 'crash') {
         crash(worker);
+        stopRunning();
         counts.crashed++;
         record.finalState = 'started';
         destroy(record, res);
@@ -421,6 +423,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
             values: ['pending', uuid, 'done', 'wait_dependencies'],
           });
         }
+        stopRunning();
         counts.done++;
         record.finalState = 'done';
         finish(record, res, 200);
@@ -430,6 +433,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
           ...SQL.postpone,
           values: [job.id, retry, RETRY_MESSAGE, knobs.retryDelaySeconds],
         });
+        stopRunning();
         counts.postponed++;
         record.finalState = 'pending';
         finish(record, res, 200);
@@ -445,6 +449,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
           ...SQL.setFailed,
           values: [job.id, retry, failure.name, failure.message, traceback(failure.name, failure.message)],
         });
+        stopRunning();
         counts.failed++;
         record.finalState = 'failed';
         // The exception is re-raised: Odoo answers with its HTML error page.
@@ -452,7 +457,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       }
       return true;
     } finally {
-      markRunning(job.channel, -1);
+      stopRunning();
     }
   };
 
@@ -493,10 +498,16 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
         finish(record, res, 404, '<h1>404 Not Found</h1>\n');
         return;
       }
+      // Basic auth is a proxy's, in front of Odoo: checked first.
       if (knobs.auth && !authorized(req.headers.authorization, knobs.auth)) {
         record.authOk = false;
         res.setHeader('WWW-Authenticate', 'Basic realm="odoo"');
         finish(record, res, 401, '<h1>401 Authorization Required</h1>\n');
+        return;
+      }
+      if (record.method === 'POST') {
+        // type="http" routes check CSRF on POST; the runner must use GET.
+        finish(record, res, 400, '<h1>400 Bad Request</h1>\n<p>Session expired (invalid CSRF token)</p>\n');
         return;
       }
       if (!record.db || !databases.has(record.db)) {
@@ -643,17 +654,22 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       closing = true;
       unlisten();
       for (const waiter of waiters.splice(0)) waiter(undefined);
-      await waitFor(() => counts.inFlight === 0, graceMs, 'no request in flight').catch(() => {
+      const drain = (ms: number, what: string) =>
+        waitFor(() => counts.inFlight === 0, ms, what).then(
+          () => true,
+          () => false,
+        );
+      let drained = await drain(graceMs, 'no request in flight');
+      if (!drained) {
         abort.abort();
-        return waitFor(() => counts.inFlight === 0, 5_000, 'aborted requests to end').catch(() => {});
-      });
+        drained = await drain(2_000, 'aborted requests to end');
+      }
       for (const socket of sockets) socket.destroy();
-      await Promise.all(
-        [...allWorkers].flatMap((worker) =>
-          [...worker.clients.values()].map((client) => client.end().catch(() => {})),
-        ),
-      );
+      const clients = [...allWorkers].flatMap((worker) => [...worker.clients.values()]);
       allWorkers.clear();
+      // A worker still inside a query (e.g. waiting on a row lock) would never see a polite goodbye.
+      if (drained) await Promise.all(clients.map((client) => client.end().catch(() => {})));
+      else for (const client of clients) client.connection.stream.destroy();
     },
   };
 }

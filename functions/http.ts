@@ -1,0 +1,195 @@
+/**
+ * What every HTTP function shares: the configuration, loaded once per instance and lazily (a broken
+ * one answers 500 naming the variable, never a value); the bearer token outside Google Cloud; JSON
+ * answers, redacted; and the mapping of client errors to 4xx, so a caller's mistake is never a 500.
+ *
+ * The functions-framework parses bodies before our code runs: a body that is not valid JSON under
+ * `Content-Type: application/json` is answered 400 (an unsupported charset or encoding 415) by its
+ * Express error handler, which we cannot hook (functions-framework-nodejs#686); everything else is ours.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
+import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
+import { InputError, UnknownTargetError } from '../shared/input.ts';
+import { createLogger, type Logger } from '../shared/log.ts';
+import { errorMessage, redact, redactValue } from '../shared/redact.ts';
+import { registerStartupSecrets } from '../shared/secrets.ts';
+
+/** The largest request body a function accepts; a dispatch request is a few hundred bytes. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+let cached: Config | null = null;
+let write: ((line: string) => void) | undefined;
+
+/** The instance's configuration, read from process.env on first use; throws ConfigError. */
+export function instanceConfig(): Config {
+  if (cached) return cached;
+  // Registered first, so even a configuration error cannot echo a secret of the environment.
+  registerStartupSecrets(process.env);
+  const config = loadConfig(process.env);
+  registerStartupSecrets(process.env, config);
+  cached = config;
+  return config;
+}
+
+/** Tests: forget the loaded configuration (the next request reads process.env again) and where logs go. */
+export function resetInstance(options: { write?: (line: string) => void } = {}): void {
+  cached = null;
+  write = options.write;
+}
+
+function logger(config: Config | null, name: string): Logger {
+  return createLogger({ level: config?.logLevel ?? 'info', write, fields: { function: name } });
+}
+
+/** A client error with its status; the body says what to fix. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+  constructor(
+    status: number,
+    message: string,
+    extra: Record<string, unknown> = {},
+    headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+    this.body = { error: message, ...extra };
+    this.headers = headers;
+  }
+}
+
+export type Reply = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+
+export interface Call {
+  req: Request;
+  config: Config;
+  log: Logger;
+  /** Aborted when the caller goes away or the platform times the request out. */
+  signal: AbortSignal;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+/** Constant time whatever the lengths: both sides are reduced to SHA-256 digests before comparing. */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  const given = match?.[1] ?? '';
+  const equal = timingSafeEqual(digest(given), digest(token));
+  return equal && given.length > 0;
+}
+
+function send(res: Response, reply: Reply): void {
+  if (res.headersSent) return;
+  res.status(reply.status);
+  res.set('Cache-Control', 'no-store');
+  if ('json' in reply) {
+    res.type('application/json');
+    res.send(JSON.stringify(redactValue(reply.json)));
+  } else {
+    res.type(reply.contentType);
+    res.send(redact(reply.text));
+  }
+}
+
+/**
+ * The request body of a JSON endpoint, checked in the order a client fixes them: size (413), media type
+ * (415), presence (400). Its content is validated by the caller (400 with zod's issues).
+ */
+export function jsonBody(req: Request): unknown {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > MAX_BODY_BYTES || (req.rawBody?.length ?? 0) > MAX_BODY_BYTES) {
+    throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  const type = req.headers['content-type'];
+  if (type === undefined) {
+    if ((req.rawBody?.length ?? 0) === 0) throw new HttpError(400, 'a JSON body is required');
+    throw new HttpError(415, 'Content-Type must be application/json');
+  }
+  if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
+  if ((req.rawBody?.length ?? 0) === 0) throw new HttpError(400, 'a JSON body is required');
+  return req.body;
+}
+
+/** A single-valued query parameter, or undefined; repeated parameters are a client error. */
+export function queryParameter(req: Request, name: string): string | undefined {
+  const value = req.query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new HttpError(400, `query parameter ${name} must be given once`);
+  return value;
+}
+
+function clientError(error: unknown): Reply | null {
+  if (error instanceof HttpError) return { status: error.status, json: error.body };
+  if (error instanceof InputError)
+    return { status: 400, json: { error: error.message, issues: error.issues } };
+  if (error instanceof UnknownTargetError) {
+    return { status: 404, json: { error: error.message, target: error.target, targets: error.known } };
+  }
+  return null;
+}
+
+/**
+ * Wraps one function: auth first (nothing is revealed to an unauthenticated caller), then the method,
+ * the configuration and the work. Whatever escapes is logged and answered without a secret.
+ */
+export function endpoint(
+  name: string,
+  methods: readonly string[],
+  work: (call: Call) => Promise<Reply>,
+): HttpFunction {
+  return async (req: Request, res: Response) => {
+    let config: Config | null = null;
+    let configError: unknown = null;
+    try {
+      config = instanceConfig();
+    } catch (error) {
+      configError = error;
+    }
+    const log = logger(config, name);
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort(new Error('the caller went away'));
+    });
+    const signal = req.abortController
+      ? AbortSignal.any([abort.signal, req.abortController.signal])
+      : abort.signal;
+    try {
+      // Outside Google Cloud, the token guards everything, a broken configuration included.
+      const token = config?.runnerAuthToken ?? (process.env.RUNNER_AUTH_TOKEN?.trim() || null);
+      if (token !== null && !bearerMatches(req.headers.authorization, token)) {
+        log.warning('unauthorized request', { event: 'unauthorized', method: req.method });
+        res.set('WWW-Authenticate', 'Bearer realm="queue-job-runner"');
+        send(res, { status: 401, json: { error: 'a valid Authorization: Bearer token is required' } });
+        return;
+      }
+      if (!methods.includes(req.method)) {
+        res.set('Allow', methods.join(', '));
+        throw new HttpError(405, `method ${req.method} not allowed (use ${methods.join(' or ')})`);
+      }
+      if (config === null) {
+        // A ConfigError names the variable and the problem, never a value; anything else is redacted.
+        const variable = configError instanceof ConfigError ? configError.variable : undefined;
+        const message = `configuration error: ${errorMessage(configError)}`;
+        log.error(message, { event: 'config_error', variable });
+        send(res, { status: 500, json: { error: message, variable } });
+        return;
+      }
+      send(res, await work({ req, config, log, signal }));
+    } catch (error) {
+      const reply = clientError(error);
+      if (reply) {
+        log.info(`client error: ${errorMessage(error)}`, { event: 'client_error', status: reply.status });
+        send(res, reply);
+        return;
+      }
+      const message = errorMessage(error);
+      log.error(`${name} failed: ${message}`, { event: 'internal_error' });
+      send(res, { status: 500, json: { error: `internal error: ${message}` } });
+    }
+  };
+}

@@ -1,0 +1,14 @@
+/**
+ * The HTTP functions, registered under the entry-point names the Terraform deploys (one Cloud Run
+ * function per name, all from this module: package.json `main`).
+ */
+import * as functions from '@google-cloud/functions-framework';
+import { dispatchFunction } from './dispatch.ts';
+import { keepaliveFunction } from './keepalive.ts';
+import { statusFunction } from './status.ts';
+import { tickFunction } from './tick.ts';
+
+functions.http('tick', tickFunction);
+functions.http('keepalive', keepaliveFunction);
+functions.http('dispatch', dispatchFunction);
+functions.http('status', statusFunction);

@@ -1,0 +1,379 @@
+/**
+ * Manual runs ("run now"): named jobs, or a channel's due jobs, through the tick's own path: one short
+ * transaction takes the baton, reads the same state a pass reads, lets the planner decide under the
+ * channel rules, claims with the guarded UPDATE … SKIP LOCKED, commits; then `dispatchClaimed` sends.
+ *
+ * Decisions:
+ * - uuids: the operator named the jobs, so a pending job with a future eta runs now (the planner sees
+ *   it as due and the claim drops the eta guard). A channel run takes only the channel's due jobs.
+ * - ignoreCapacity: the planner is skipped (capacity, sequential and throttle rules alike); the claim
+ *   stays guarded, so a job is still sent at most once. The baton is still taken so that concurrent
+ *   passes count these claims.
+ * - A paused target (channels `root:0`) or one where upstream's runner is active is refused as a whole.
+ */
+import type pg from 'pg';
+import { z } from 'zod';
+import { type ChannelTree, normalizeChannel } from './channels.ts';
+import { type ClaimedJob, PASS_LIMIT } from './claim.ts';
+import type { Config } from './config.ts';
+import { defaultTimeouts, transaction } from './database.ts';
+import { dispatchClaimed } from './dispatch.ts';
+import { chooseTarget, InputError, issuesOf } from './input.ts';
+import type { Logger } from './log.ts';
+import { explain, type OutcomeKind } from './outcome.ts';
+import { type BlockedReason, type Candidate, plan } from './plan.ts';
+import { errorMessage } from './redact.ts';
+import * as sql from './sql.ts';
+import {
+  openDispatcher,
+  openTarget,
+  type TargetRuntime,
+  UPSTREAM_RUNNER_HELP,
+  upstreamRunnerActive,
+} from './target.ts';
+
+const uuid = z.string().trim().min(1).max(255);
+
+export const manualRequestSchema = z
+  .strictObject({
+    target: z.string().trim().min(1).optional(),
+    uuids: z.array(uuid).min(1).max(PASS_LIMIT).optional(),
+    channel: z.string().trim().min(1).max(255).optional(),
+    limit: z.int().min(1).max(PASS_LIMIT).optional(),
+    ignoreCapacity: z.boolean().optional(),
+  })
+  .superRefine((request, ctx) => {
+    if ((request.uuids === undefined) === (request.channel === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'give exactly one of uuids or channel' });
+    }
+    if (request.uuids !== undefined && request.limit !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['limit'], message: 'limit applies to channel runs only' });
+    }
+  });
+
+export type ManualRequest = z.output<typeof manualRequestSchema>;
+
+/** Validates a request body (HTTP) or the CLI's options; throws InputError with zod's issues. */
+export function parseManualRequest(input: unknown): ManualRequest {
+  const parsed = manualRequestSchema.safeParse(input);
+  if (!parsed.success) throw new InputError('invalid request', issuesOf(parsed.error));
+  return parsed.data;
+}
+
+export type ManualResultKind =
+  /** Odoo received it (outcome accepted, failed or running). */
+  | 'dispatched'
+  | 'not_found'
+  /** Not pending (see `state`): nothing to run, or already running. */
+  | 'not_pending'
+  /** The channel (or an ancestor) is full. */
+  | 'capacity_full'
+  /** Another channel rule said no (see `reason`: sequential_failed, sequential_eta, throttle). */
+  | 'blocked'
+  /** Planned, but another transaction held the row or it stopped being pending meanwhile. */
+  | 'not_claimed'
+  /** Claimed, but not sent: an earlier send found Odoo unhealthy; put back to pending. */
+  | 'not_sent'
+  /** The dispatch outcomes that put the job back to pending. */
+  | Exclude<OutcomeKind, 'accepted' | 'failed' | 'running'>;
+
+export interface ManualResult {
+  uuid: string;
+  channel: string | null;
+  result: ManualResultKind;
+  /** not_pending: the state the job is in. */
+  state?: string;
+  /** blocked / capacity_full: the channel that said no, and why. */
+  blockedBy?: string;
+  reason?: BlockedReason;
+  /** dispatched: what Odoo answered. */
+  outcome?: 'accepted' | 'failed' | 'running';
+  /** A dispatch problem, in words an operator can act on. */
+  detail?: string;
+  /** Whether the guarded revert put it back to pending. */
+  reverted?: boolean;
+}
+
+export interface ManualReport {
+  target: string;
+  /** Every claimed job reached Odoo, and nothing failed on the way. */
+  ok: boolean;
+  /** The whole run was refused: the target is paused, or upstream's runner holds the database. */
+  refused: 'paused' | 'upstream_runner' | null;
+  error: string | null;
+  uuids?: string[];
+  channel?: string;
+  limit?: number;
+  ignoreCapacity: boolean;
+  results: ManualResult[];
+  counts: Partial<Record<ManualResultKind, number>>;
+  claimed: number;
+  dispatched: number;
+  reverted: number;
+  durationMs: number;
+}
+
+interface JobRow {
+  id: number;
+  uuid: string;
+  channel: string | null;
+  state: string;
+  priority: number | null;
+  dateCreated: number | string | null;
+  eta: number | string | null;
+}
+
+interface PassStateRow {
+  now: number;
+  running: { channel: string; n: number }[];
+  failed: string[];
+  waiting: Candidate[];
+  throttled: { name: string; lastEnqueued: number }[];
+}
+
+/** What the transaction decided, before anything is sent. */
+interface Decision {
+  /** Every job looked at (named jobs in request order, or the channel's due jobs in OCA order). */
+  results: Map<string, ManualResult>;
+  claimed: ClaimedJob[];
+}
+
+/** `extract(epoch …) * 1000` arrives as numeric text from pg; the planner compares numbers. */
+function epoch(value: number | string | null): number | null {
+  return value === null ? null : Number(value);
+}
+
+function candidate(row: JobRow, runNow: boolean): Candidate {
+  return {
+    id: row.id,
+    uuid: row.uuid,
+    channel: row.channel,
+    priority: row.priority,
+    dateCreated: epoch(row.dateCreated),
+    // A named job runs now: for the planner its eta has come.
+    eta: runNow ? null : epoch(row.eta),
+  };
+}
+
+/** As claimPass: the root channel row when Odoo has it, else a transaction advisory lock. */
+async function takeBaton(client: pg.PoolClient): Promise<void> {
+  const root = await client.query(sql.baton);
+  if (!root.rowCount) await client.query(sql.batonFallback);
+}
+
+/** The planner over exactly these candidates, with the running counts and channel rules a pass reads. */
+async function planCandidates(client: pg.PoolClient, tree: ChannelTree, candidates: Candidate[]) {
+  const configured = [...tree.configured.values()];
+  const throttled = configured.filter((c) => c.throttle > 0);
+  const { rows } = await client.query<PassStateRow>({
+    ...sql.passState,
+    values: [
+      configured.filter((c) => c.sequential).map((c) => c.name),
+      throttled.map((c) => c.name),
+      throttled.map((c) => c.throttle),
+    ],
+  });
+  const state = rows[0]!;
+  const pausedUntil = new Map<string, number>();
+  for (const entry of state.throttled) {
+    const channel = tree.configured.get(entry.name);
+    // As claimPass: date_enqueued is truncated to the second, so a pause is one second longer.
+    if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
+  }
+  return plan({
+    tree,
+    now: state.now,
+    running: new Map(state.running.map((r) => [r.channel, r.n])),
+    failedChannels: new Set(state.failed),
+    due: candidates,
+    waiting: state.waiting.map((job) => ({ ...job })),
+    pausedUntil,
+    limit: candidates.length,
+  });
+}
+
+async function decide(runtime: TargetRuntime, request: ManualRequest): Promise<Decision> {
+  return transaction(runtime.pool, defaultTimeouts, async (client) => {
+    await takeBaton(client);
+    const results = new Map<string, ManualResult>();
+    // A uuid named twice is one job.
+    const uuids = request.uuids && [...new Set(request.uuids)];
+    let rows: JobRow[];
+    if (uuids) {
+      rows = (await client.query<JobRow>(sql.jobsByUuid, [uuids])).rows;
+      const found = new Map(rows.map((row) => [row.uuid, row]));
+      for (const uuid of uuids) {
+        const row = found.get(uuid);
+        if (!row) results.set(uuid, { uuid, channel: null, result: 'not_found' });
+        else if (row.state !== 'pending')
+          results.set(uuid, { uuid, channel: row.channel, result: 'not_pending', state: row.state });
+      }
+    } else {
+      const channel = normalizeChannel(request.channel);
+      rows = (await client.query<JobRow>(sql.dueInChannel, [channel, request.limit ?? PASS_LIMIT])).rows;
+    }
+    const pending = rows.filter((row) => row.state === 'pending');
+    const candidates = pending.map((row) => candidate(row, uuids !== undefined));
+    if (candidates.length === 0) return { results, claimed: [] };
+
+    let planned = candidates;
+    if (!request.ignoreCapacity) {
+      const decided = await planCandidates(client, runtime.tree, candidates);
+      planned = decided.jobs;
+      const blocked = new Map(decided.blocked.map((b) => [b.channel, b.reason]));
+      const chosen = new Set(planned.map((job) => job.id));
+      for (const job of candidates) {
+        if (chosen.has(job.id)) continue;
+        // The nearest channel that refused something this pass is the one that refused this job.
+        const by = runtime.tree.limits(job.channel).find((c) => blocked.has(c.name))?.name ?? 'root';
+        const reason = blocked.get(by) ?? 'capacity';
+        results.set(job.uuid, {
+          uuid: job.uuid,
+          channel: job.channel,
+          result: reason === 'capacity' ? 'capacity_full' : 'blocked',
+          blockedBy: by,
+          reason,
+        });
+      }
+    }
+
+    let claimed: ClaimedJob[] = [];
+    if (planned.length > 0) {
+      const ids = planned.map((job) => job.id);
+      const statement = uuids ? { text: sql.claimNamed, values: [ids] } : { ...sql.claim, values: [ids] };
+      const { rows: got } = await client.query<ClaimedJob>(statement);
+      // Send in plan order (OCA order), whatever order RETURNING used.
+      const order = new Map(ids.map((id, index) => [id, index]));
+      claimed = got.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+      const claimedIds = new Set(claimed.map((job) => job.id));
+      for (const job of planned) {
+        if (!claimedIds.has(job.id))
+          results.set(job.uuid, { uuid: job.uuid, channel: job.channel, result: 'not_claimed' });
+      }
+    }
+    // Keep the order the caller can follow: request order for uuids, OCA order for a channel.
+    const ordered = new Map<string, ManualResult>();
+    const claimedUuids = new Set(claimed.map((job) => job.uuid));
+    for (const key of uuids ?? rows.map((row) => row.uuid)) {
+      const entry = results.get(key);
+      if (entry) ordered.set(key, entry);
+      else if (claimedUuids.has(key)) ordered.set(key, placeholder(key));
+    }
+    return { results: ordered, claimed };
+  });
+}
+
+/** Filled in once the dispatch outcome is known. */
+function placeholder(uuid: string): ManualResult {
+  return { uuid, channel: null, result: 'not_sent' };
+}
+
+function emptyReport(target: string, request: ManualRequest): ManualReport {
+  return {
+    target,
+    ok: true,
+    refused: null,
+    error: null,
+    ...(request.uuids ? { uuids: request.uuids } : {}),
+    ...(request.channel ? { channel: normalizeChannel(request.channel) } : {}),
+    ...(request.limit ? { limit: request.limit } : {}),
+    ignoreCapacity: request.ignoreCapacity ?? false,
+    results: [],
+    counts: {},
+    claimed: 0,
+    dispatched: 0,
+    reverted: 0,
+    durationMs: 0,
+  };
+}
+
+/**
+ * Runs a validated manual request. Throws InputError / UnknownTargetError for a bad target; everything
+ * that goes wrong on the target itself is in the report (`ok: false`, `error`), never thrown.
+ */
+export async function manualDispatch(
+  config: Config,
+  log: Logger,
+  request: ManualRequest,
+): Promise<ManualReport> {
+  const started = Date.now();
+  const target = chooseTarget(config, request.target);
+  const report = emptyReport(target.name, request);
+  const runtime = openTarget(target, log);
+  const tlog = runtime.log.child({ event: 'manual_dispatch' });
+  try {
+    if (target.paused) report.refused = 'paused';
+    else if (await upstreamRunnerActive(runtime.pool)) report.refused = 'upstream_runner';
+    if (report.refused) {
+      report.ok = false;
+      report.error = report.refused === 'paused' ? PAUSED : UPSTREAM_RUNNER_HELP;
+      tlog.error(report.error, { refused: report.refused });
+    } else {
+      await run(runtime, config, request, report, tlog);
+    }
+  } catch (error) {
+    report.ok = false;
+    report.error = `manual dispatch failed: ${errorMessage(error)}`;
+    tlog.error(report.error);
+  } finally {
+    await runtime.close();
+  }
+  for (const entry of report.results) report.counts[entry.result] = (report.counts[entry.result] ?? 0) + 1;
+  report.durationMs = Date.now() - started;
+  tlog.info('manual dispatch done', {
+    ok: report.ok,
+    claimed: report.claimed,
+    dispatched: report.dispatched,
+    reverted: report.reverted,
+    durationMs: report.durationMs,
+  });
+  return report;
+}
+
+const PAUSED = 'channels start with root:0 (the runner is disabled for this target): nothing is dispatched';
+
+async function run(
+  runtime: TargetRuntime,
+  config: Config,
+  request: ManualRequest,
+  report: ManualReport,
+  log: Logger,
+): Promise<void> {
+  // The Odoo URL is resolved before claiming: a target without one claims nothing.
+  const dispatcher = await openDispatcher(runtime, config);
+  try {
+    const decision = await decide(runtime, request);
+    const sent = await dispatchClaimed(dispatcher, runtime.pool, decision.claimed);
+    const reverted = new Set(sent.reverted);
+    for (const { job, outcome } of sent.results) {
+      const entry: ManualResult = { uuid: job.uuid, channel: job.channel, result: 'not_sent' };
+      if (outcome === null) entry.reverted = reverted.has(job.uuid);
+      else if (outcome.kind === 'accepted' || outcome.kind === 'failed' || outcome.kind === 'running') {
+        entry.result = 'dispatched';
+        entry.outcome = outcome.kind;
+      } else {
+        entry.result = outcome.kind;
+        entry.detail = explain(outcome);
+        entry.reverted = reverted.has(job.uuid);
+      }
+      decision.results.set(job.uuid, entry);
+      const level = entry.result === 'dispatched' && outcome?.kind !== 'failed' ? 'info' : 'warning';
+      log[level]('manual dispatch', {
+        uuid: job.uuid,
+        channel: job.channel,
+        outcome: outcome?.kind ?? 'not_sent',
+      });
+    }
+    report.results = [...decision.results.values()];
+    report.claimed = decision.claimed.length;
+    report.dispatched = report.results.filter((r) => r.result === 'dispatched').length;
+    report.reverted = sent.reverted.length;
+    if (sent.stoppedBy) {
+      report.ok = false;
+      report.error = explain(sent.stoppedBy);
+      log.error(report.error, { outcome: sent.stoppedBy.kind, reverted: report.reverted });
+    }
+  } finally {
+    await dispatcher.close();
+  }
+}
