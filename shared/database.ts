@@ -41,13 +41,27 @@ export function openClient(databaseUrl: string): pg.Client {
   return client;
 }
 
+const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * A checked-out client whose backend dies emits 'error' besides failing its query; unhandled, that
+ * event would crash the process. The query's rejection is what the caller handles.
+ */
+function guard(client: pg.PoolClient): pg.PoolClient {
+  if (!guarded.has(client)) {
+    client.on('error', () => {});
+    guarded.add(client);
+  }
+  return client;
+}
+
 /** Runs `work` in one short transaction with lock and statement timeouts; rolls back on any error. */
 export async function transaction<T>(
   pool: pg.Pool,
   timeouts: Timeouts,
   work: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  const client = await pool.connect();
+  const client = guard(await pool.connect());
   let broken = false;
   try {
     await client.query(sql.begin(timeouts.lockTimeoutMs, timeouts.statementTimeoutMs));
