@@ -221,13 +221,14 @@ FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
 RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
 
 /**
- * Whether Odoo's connections are visible under the application_name pattern at all. Without one, the
- * pattern is wrong (ODOO_PGAPPNAME) or Odoo is down, and the connection signal must not be trusted.
+ * Whether Odoo's connections to this database are visible under the application_name pattern at all.
+ * Without one, the pattern is wrong (ODOO_PGAPPNAME) or Odoo is down, and the signal is not trusted.
  */
 export const odooConnectionsVisible = `
 SELECT EXISTS (
   SELECT 1 FROM pg_stat_activity
-  WHERE application_name LIKE replace(replace(replace($1, '%', '\\%'), '_', '\\_'), '{pid}', '%')
+  WHERE datname = current_database()
+    AND application_name LIKE replace(replace(replace($1, '%', '\\%'), '_', '\\_'), '{pid}', '%')
 ) AS visible`;
 
 /** The 2025+ lock tables, newest name first (contract 1.4). */
