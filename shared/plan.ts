@@ -91,11 +91,10 @@ export function plan(input: PlanInput): Plan {
   }
 
   // A running job occupies its channel and every ancestor (upstream `set_running` is recursive).
-  const used = new Map<string, number>();
-  const occupy = (chain: readonly ChannelConfig[], count: number) => {
-    for (const channel of chain) used.set(channel.name, (used.get(channel.name) ?? 0) + count);
+  const used = runningByChannel(tree, input.running);
+  const occupy = (chain: readonly ChannelConfig[]) => {
+    for (const channel of chain) used.set(channel.name, (used.get(channel.name) ?? 0) + 1);
   };
-  for (const [raw, count] of input.running) occupy(tree.limits(raw), count);
 
   // A pause that has ended is dropped, as upstream resets `_pause_until`, so no one wakes up for it.
   const pausedUntil = new Map<string, number>();
@@ -139,7 +138,7 @@ export function plan(input: PlanInput): Plan {
     }
     if (refused) continue;
     jobs.push(job);
-    occupy(chain, 1);
+    occupy(chain);
     // Throttle: a channel that yielded pauses, so it yields at most one job per pass and per N seconds.
     for (const channel of chain) {
       if (channel.throttle > 0) pausedUntil.set(channel.name, now + channel.throttle * 1000);

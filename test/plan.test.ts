@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { type ChannelConfig, type ChannelTree, channelTree, parseChannels } from '../shared/channels.ts';
-import { type Candidate, compareJobs, type PlanInput, plan } from '../shared/plan.ts';
+import {
+  type Candidate,
+  closedChannels,
+  compareJobs,
+  type PlanInput,
+  plan,
+  runningByChannel,
+} from '../shared/plan.ts';
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 
@@ -490,5 +497,47 @@ describe('plan: properties over random trees', () => {
         if (free) before.push(j);
       }
     }
+  });
+});
+
+describe('closed channels (left out of the candidate read)', () => {
+  const tree = channelTree(
+    parseChannels('root:6,root.a:2,root.a.b:1,root.seq:1:sequential,root.api:3:throttle=5'),
+  );
+  const names = (channels: readonly ChannelConfig[]) => channels.map((c) => c.name).sort();
+
+  it('counts running jobs in every configured ancestor, unconfigured channels included', () => {
+    const totals = runningByChannel(
+      tree,
+      new Map([
+        ['root.a.b.deep', 1],
+        ['a', 1],
+        ['', 2],
+      ]),
+    );
+    expect(Object.fromEntries(totals)).toEqual({ 'root.a.b': 1, 'root.a': 2, root: 4 });
+  });
+
+  it('closes full channels, a sequential channel with a failed job, and a paused throttled channel', () => {
+    const closed = closedChannels(
+      tree,
+      new Map([['root.a', 2]]),
+      new Set(['root.seq']),
+      new Map([['root.api', NOW + 1000]]),
+      NOW,
+    );
+    expect(names(closed)).toEqual(['root.a', 'root.api', 'root.seq']);
+  });
+
+  it('closes root when it is full, and reopens a throttled channel once its pause is over', () => {
+    const full = closedChannels(tree, new Map([['', 6]]), new Set(), new Map(), NOW);
+    expect(names(full)).toContain('root');
+    const over = closedChannels(tree, new Map(), new Set(), new Map([['root.api', NOW - 1]]), NOW);
+    expect(names(over)).toEqual([]);
+  });
+
+  it('never closes an unlimited channel for capacity', () => {
+    const unlimited = channelTree(parseChannels('root:0,root.x:0'));
+    expect(closedChannels(unlimited, new Map([['root.x', 10_000]]), new Set(), new Map(), NOW)).toEqual([]);
   });
 });
