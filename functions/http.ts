@@ -46,18 +46,11 @@ function logger(config: Config | null, name: string): Logger {
 export class HttpError extends Error {
   readonly status: number;
   readonly body: Record<string, unknown>;
-  readonly headers: Record<string, string>;
-  constructor(
-    status: number,
-    message: string,
-    extra: Record<string, unknown> = {},
-    headers: Record<string, string> = {},
-  ) {
+  constructor(status: number, message: string, extra: Record<string, unknown> = {}) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
     this.body = { error: message, ...extra };
-    this.headers = headers;
   }
 }
 
@@ -77,7 +70,7 @@ function digest(value: string): Buffer {
 
 /** Constant time whatever the lengths: both sides are reduced to SHA-256 digests before comparing. */
 export function bearerMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header ?? '');
+  const match = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(header ?? '');
   const given = match?.[1] ?? '';
   const equal = timingSafeEqual(digest(given), digest(token));
   return equal && given.length > 0;

@@ -186,7 +186,7 @@ async function planCandidates(client: pg.PoolClient, tree: ChannelTree, candidat
     running: new Map(state.running.map((r) => [r.channel, r.n])),
     failedChannels: new Set(state.failed),
     due: candidates,
-    waiting: state.waiting.map((job) => ({ ...job })),
+    waiting: state.waiting,
     pausedUntil,
     limit: candidates.length,
   });

@@ -7,9 +7,8 @@ export function table(rows: readonly (readonly string[])[], indent = ''): string
     for (const [i, cell] of row.entries()) widths[i] = Math.max(widths[i] ?? 0, cell.length);
   }
   return rows
-    .map(
-      (row) =>
-        `${indent}${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`,
+    .map((row) =>
+      `${indent}${row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')}`.trimEnd(),
     )
     .join('\n');
 }

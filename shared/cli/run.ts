@@ -112,7 +112,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   });
 
   try {
-    return await command.run(values, { config, log, out: io.stdout, signal: io.signal });
+    // The net under the reports (their errors are already redacted): nothing printed carries a secret.
+    const out = (text: string) => io.stdout(redact(text));
+    return await command.run(values, { config, log, out, signal: io.signal });
   } catch (error) {
     if (error instanceof InputError || error instanceof UnknownTargetError || error instanceof UsageError) {
       return usage(io, errorMessage(error), command);
