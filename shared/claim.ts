@@ -41,22 +41,12 @@ interface PassStateRow {
   throttled: { name: string; lastEnqueued: number }[];
 }
 
-/** How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix. */
-function spellings(name: string): string[] {
-  return [name, name.slice('root.'.length)];
-}
-
-/** LIKE patterns matching the sub-channels of `name` in both spellings, wildcards in the name escaped. */
-function subtreePatterns(name: string): string[] {
-  return spellings(name).map((spelling) => `${spelling.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`);
-}
-
 /**
  * Takes the baton. The root channel row is Odoo's own (queue_job.channel_root) and always present on
  * a working install; without it (a damaged or partial schema) a transaction advisory lock serializes
  * passes the same way, so capacity still holds.
  */
-async function takeBaton(client: pg.PoolClient): Promise<boolean> {
+export async function takeBaton(client: pg.PoolClient): Promise<boolean> {
   const root = await client.query(sql.baton);
   if (root.rowCount && root.rowCount > 0) return true;
   await client.query(sql.batonFallback);
@@ -74,6 +64,44 @@ function toCandidate(row: Candidate): Candidate {
   };
 }
 
+/** What a plan needs besides its candidates, read inside the baton's transaction. */
+export interface PlanState {
+  /** Database clock, epoch ms. */
+  now: number;
+  running: Map<string, number>;
+  failedChannels: Set<string>;
+  waiting: Candidate[];
+  pausedUntil: Map<string, number>;
+}
+
+export async function readPlanState(client: pg.PoolClient, tree: ChannelTree): Promise<PlanState> {
+  const configured = [...tree.configured.values()];
+  const throttled = configured.filter((c) => c.throttle > 0);
+  const { rows } = await client.query<PassStateRow>({
+    ...sql.passState,
+    values: [
+      configured.filter((c) => c.sequential).map((c) => c.name),
+      throttled.map((c) => c.name),
+      throttled.map((c) => sql.subtreePattern(c.name)),
+      throttled.map((c) => c.throttle),
+    ],
+  });
+  const state = rows[0]!;
+  const pausedUntil = new Map<string, number>();
+  for (const entry of state.throttled) {
+    const channel = tree.configured.get(entry.name);
+    // date_enqueued is truncated to the second: add one so a pause never ends early.
+    if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
+  }
+  return {
+    now: state.now,
+    running: new Map(state.running.map((r) => [r.channel, r.n])),
+    failedChannels: new Set(state.failed),
+    waiting: state.waiting.map(toCandidate),
+    pausedUntil,
+  };
+}
+
 export async function claimPass(
   pool: pg.Pool,
   tree: ChannelTree,
@@ -82,27 +110,12 @@ export async function claimPass(
   /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
   indexed = false,
 ): Promise<ClaimResult> {
-  const sequential = [...tree.configured.values()].filter((c) => c.sequential).map((c) => c.name);
-  const throttled = [...tree.configured.values()].filter((c) => c.throttle > 0);
-
   return transaction(pool, timeouts, async (client) => {
     const rootBaton = await takeBaton(client);
-    const { rows } = await client.query<PassStateRow>({
-      ...sql.passState,
-      values: [sequential, throttled.map((c) => c.name), throttled.map((c) => c.throttle)],
-    });
-    const state = rows[0]!;
-    const running = new Map(state.running.map((r) => [r.channel, r.n]));
-    const failedChannels = new Set(state.failed);
-    const pausedUntil = new Map<string, number>();
-    for (const entry of state.throttled) {
-      const channel = tree.configured.get(entry.name);
-      // date_enqueued is truncated to the second: add one so a pause never ends early.
-      if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
-    }
+    const { now, running, failedChannels, waiting, pausedUntil } = await readPlanState(client, tree);
 
     // Read candidates only from channels that can take a job: when root is full, nothing at all.
-    const closed = closedChannels(tree, running, failedChannels, pausedUntil, state.now);
+    const closed = closedChannels(tree, running, failedChannels, pausedUntil, now);
     const rootFree =
       tree.root.capacity === null
         ? limit
@@ -120,24 +133,15 @@ export async function claimPass(
         ...(indexed ? sql.candidatesByIndex : sql.candidatesByScan),
         values: [
           rows,
-          closed.flatMap((c) => spellings(c.name)),
-          closed.flatMap((c) => subtreePatterns(c.name)),
+          closed.flatMap((c) => sql.spellings(c.name)),
+          closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
         ],
       });
       due = read.rows;
       truncated = !indexed && read.rows.length === rows;
     }
 
-    const planned = plan({
-      tree,
-      now: state.now,
-      running,
-      failedChannels,
-      due,
-      waiting: state.waiting.map(toCandidate),
-      pausedUntil,
-      limit,
-    });
+    const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
 
     let claimed: ClaimedJob[] = [];
     if (planned.jobs.length > 0) {
@@ -150,11 +154,11 @@ export async function claimPass(
       claimed = result.rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
     }
 
-    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > state.now);
+    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);
     const wakeTimes = [...pauseEnds, ...(nextEta === null ? [] : [nextEta])];
     return {
       claimed,
-      now: state.now,
+      now,
       wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
       skipped: planned.jobs.length - claimed.length,
       rootBaton,

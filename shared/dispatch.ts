@@ -74,7 +74,11 @@ export class Dispatcher {
   /** A cheap GET that wakes a sleeping Odoo (Odoo.sh starts workers on traffic); result ignored. */
   async wake(): Promise<void> {
     try {
-      const response = await this.pool.request({ path: `${this.prefix}/web/health`, method: 'GET' });
+      const response = await this.pool.request({
+        path: `${this.prefix}/web/health`,
+        method: 'GET',
+        headers: this.headers,
+      });
       await response.body.dump().catch(() => {});
     } catch {
       // Waking is best effort; the next pass finds out whether it worked.

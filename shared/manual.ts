@@ -14,7 +14,7 @@
 import type pg from 'pg';
 import { z } from 'zod';
 import { type ChannelTree, normalizeChannel } from './channels.ts';
-import { type ClaimedJob, PASS_LIMIT } from './claim.ts';
+import { type ClaimedJob, PASS_LIMIT, readPlanState, takeBaton } from './claim.ts';
 import type { Config } from './config.ts';
 import { defaultTimeouts, transaction } from './database.ts';
 import { dispatchClaimed } from './dispatch.ts';
@@ -119,16 +119,8 @@ interface JobRow {
   channel: string | null;
   state: string;
   priority: number | null;
-  dateCreated: number | string | null;
-  eta: number | string | null;
-}
-
-interface PassStateRow {
-  now: number;
-  running: { channel: string; n: number }[];
-  failed: string[];
-  waiting: Candidate[];
-  throttled: { name: string; lastEnqueued: number }[];
+  dateCreated: number | null;
+  eta: number | null;
 }
 
 /** What the transaction decided, before anything is sent. */
@@ -138,58 +130,22 @@ interface Decision {
   claimed: ClaimedJob[];
 }
 
-/** `extract(epoch …) * 1000` arrives as numeric text from pg; the planner compares numbers. */
-function epoch(value: number | string | null): number | null {
-  return value === null ? null : Number(value);
-}
-
 function candidate(row: JobRow, runNow: boolean): Candidate {
   return {
     id: row.id,
     uuid: row.uuid,
     channel: row.channel,
     priority: row.priority,
-    dateCreated: epoch(row.dateCreated),
+    dateCreated: row.dateCreated,
     // A named job runs now: for the planner its eta has come.
-    eta: runNow ? null : epoch(row.eta),
+    eta: runNow ? null : row.eta,
   };
-}
-
-/** As claimPass: the root channel row when Odoo has it, else a transaction advisory lock. */
-async function takeBaton(client: pg.PoolClient): Promise<void> {
-  const root = await client.query(sql.baton);
-  if (!root.rowCount) await client.query(sql.batonFallback);
 }
 
 /** The planner over exactly these candidates, with the running counts and channel rules a pass reads. */
 async function planCandidates(client: pg.PoolClient, tree: ChannelTree, candidates: Candidate[]) {
-  const configured = [...tree.configured.values()];
-  const throttled = configured.filter((c) => c.throttle > 0);
-  const { rows } = await client.query<PassStateRow>({
-    ...sql.passState,
-    values: [
-      configured.filter((c) => c.sequential).map((c) => c.name),
-      throttled.map((c) => c.name),
-      throttled.map((c) => c.throttle),
-    ],
-  });
-  const state = rows[0]!;
-  const pausedUntil = new Map<string, number>();
-  for (const entry of state.throttled) {
-    const channel = tree.configured.get(entry.name);
-    // As claimPass: date_enqueued is truncated to the second, so a pause is one second longer.
-    if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
-  }
-  return plan({
-    tree,
-    now: state.now,
-    running: new Map(state.running.map((r) => [r.channel, r.n])),
-    failedChannels: new Set(state.failed),
-    due: candidates,
-    waiting: state.waiting,
-    pausedUntil,
-    limit: candidates.length,
-  });
+  const state = await readPlanState(client, tree);
+  return plan({ tree, ...state, due: candidates, limit: candidates.length });
 }
 
 async function decide(runtime: TargetRuntime, request: ManualRequest): Promise<Decision> {
@@ -210,7 +166,13 @@ async function decide(runtime: TargetRuntime, request: ManualRequest): Promise<D
       }
     } else {
       const channel = normalizeChannel(request.channel);
-      rows = (await client.query<JobRow>(sql.dueInChannel, [channel, request.limit ?? PASS_LIMIT])).rows;
+      rows = (
+        await client.query<JobRow>(sql.dueInChannel, [
+          channel,
+          request.limit ?? PASS_LIMIT,
+          sql.subtreePattern(channel),
+        ])
+      ).rows;
     }
     const pending = rows.filter((row) => row.state === 'pending');
     const candidates = pending.map((row) => candidate(row, uuids !== undefined));
@@ -240,7 +202,7 @@ async function decide(runtime: TargetRuntime, request: ManualRequest): Promise<D
     let claimed: ClaimedJob[] = [];
     if (planned.length > 0) {
       const ids = planned.map((job) => job.id);
-      const statement = uuids ? { text: sql.claimNamed, values: [ids] } : { ...sql.claim, values: [ids] };
+      const statement = { ...(uuids ? sql.claimNamed : sql.claim), values: [ids] };
       const { rows: got } = await client.query<ClaimedJob>(statement);
       // Send in plan order (OCA order), whatever order RETURNING used.
       const order = new Map(ids.map((id, index) => [id, index]));

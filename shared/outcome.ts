@@ -10,8 +10,10 @@ export type Outcome =
   | { kind: 'failed'; status: number }
   /** Connected and sent, no response head before the dispatch timeout: Odoo is running it. */
   | { kind: 'running' }
-  /** Odoo never got the request: refused, DNS, TLS, reset before sending. */
+  /** Odoo never got the request: refused, DNS, TLS, connect timeout. */
   | { kind: 'unreachable'; error: string }
+  /** The connection dropped with no response: Odoo may or may not have got it (a worker crash, a reset). */
+  | { kind: 'lost'; error: string }
   /** 502/503/504: a proxy answered for a sleeping or overloaded worker. */
   | { kind: 'unavailable'; status: number }
   /** 401/403/404: wrong credentials, wrong URL or database, or queue_job not loaded. */
@@ -26,6 +28,7 @@ export const outcomeKinds: readonly OutcomeKind[] = [
   'failed',
   'running',
   'unreachable',
+  'lost',
   'unavailable',
   'misconfigured',
   'unexpected',
@@ -48,27 +51,40 @@ export function classifyStatus(status: number, settings: SettingNames): Outcome 
 
 /** undici's code for "sent, but no response head in time": the job is running in Odoo. */
 const RUNNING_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT']);
+/** A connection that was open and then dropped: the request may have reached Odoo. */
+const LOST_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+  'UND_ERR_BODY_TIMEOUT',
+]);
 
 export function classifyError(error: unknown): Outcome {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && RUNNING_CODES.has(code)) return { kind: 'running' };
   const message = error instanceof Error ? error.message : String(error);
-  return { kind: 'unreachable', error: typeof code === 'string' ? `${code}: ${message}` : message };
+  const detail = typeof code === 'string' ? `${code}: ${message}` : message;
+  if (typeof code === 'string' && LOST_CODES.has(code)) return { kind: 'lost', error: detail };
+  return { kind: 'unreachable', error: detail };
 }
 
-/** Whether the claimed job must go back to pending (guarded by state = 'enqueued'). */
+/** Odoo received the request: it answered as its controller does, or it is running the job. */
+export function delivered(outcome: Outcome): boolean {
+  return outcome.kind === 'accepted' || outcome.kind === 'failed' || outcome.kind === 'running';
+}
+
+/**
+ * Whether the claimed job must go back to pending (guarded by state = 'enqueued'). A lost connection
+ * is reverted too: if Odoo did get the job it has committed `started`, and the guard changes nothing.
+ */
 export function mustRevert(outcome: Outcome): boolean {
-  return (
-    outcome.kind === 'unreachable' ||
-    outcome.kind === 'unavailable' ||
-    outcome.kind === 'misconfigured' ||
-    outcome.kind === 'unexpected'
-  );
+  return !delivered(outcome);
 }
 
-/** Whether the target is unhealthy: stop sending it more jobs in this pass. */
+/** Whether the target is unhealthy: stop sending it more jobs in this pass. A lost connection is not. */
 export function stopsTarget(outcome: Outcome): boolean {
-  return mustRevert(outcome);
+  return mustRevert(outcome) && outcome.kind !== 'lost';
 }
 
 /** One line an operator can act on, naming the setting when it is configuration. */
@@ -82,6 +98,8 @@ export function explain(outcome: Outcome): string {
       return 'Odoo is running the job (no response head before DISPATCH_TIMEOUT_MS)';
     case 'unreachable':
       return `Odoo could not be reached (${outcome.error}); check ODOO_URL and that Odoo is up`;
+    case 'lost':
+      return `the connection to Odoo dropped before an answer (${outcome.error}); the job goes back to pending unless Odoo started it`;
     case 'unavailable':
       return `a proxy answered ${outcome.status}: Odoo is asleep or overloaded; jobs go back to pending`;
     case 'misconfigured':

@@ -24,6 +24,16 @@ export const baton = `SELECT id FROM queue_job_channel WHERE complete_name = 'ro
 /** Fallback baton when the root channel row is missing: a transaction-level advisory lock, same scope. */
 export const batonFallback = `SELECT pg_advisory_xact_lock(hashtext('queue-job-runner.baton'))`;
 
+/** How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix. */
+export function spellings(name: string): string[] {
+  return name === 'root' ? ['root', ''] : [name, name.slice('root.'.length)];
+}
+
+/** A LIKE pattern matching the sub-channels of a channel spelled `name`, LIKE wildcards escaped. */
+export function subtreePattern(name: string): string {
+  return `${name.replace(/[\\%_]/g, (c) => `\\${c}`)}.%`;
+}
+
 /** A raw channel column as its complete name: '' / NULL / 'root' → 'root', 'a.b' → 'root.a.b'. */
 function normalized(column: string): string {
   return `CASE WHEN ${column} IS NULL OR ${column} IN ('', 'root') THEN 'root'
@@ -37,7 +47,8 @@ const normalizedChannel = normalized('j.channel');
  * - running: jobs holding capacity (enqueued + started), per raw channel;
  * - failed: normalized sequential channels ($1) that hold a failed job (they block);
  * - waiting: per sequential channel ($1), the earliest-eta pending job not yet due (the eta-wait rule);
- * - throttled: per throttled channel ($2, seconds in $3), the last time a job of its subtree was enqueued.
+ * - throttled: per throttled channel ($2, its subtree's LIKE pattern in $3, seconds in $4), the last time
+ *   a job of its subtree was enqueued.
  * Empty arrays turn their part into a one-time-filtered no-op.
  */
 export const passState = {
@@ -61,10 +72,10 @@ waiting AS (
 ),
 throttled AS (
   SELECT t.name, max(j.date_enqueued) AS last_enqueued
-  FROM unnest($2::text[], $3::int[]) AS t(name, seconds)
+  FROM unnest($2::text[], $3::text[], $4::int[]) AS t(name, subtree, seconds)
   JOIN queue_job j ON cardinality($2::text[]) > 0 AND j.date_enqueued IS NOT NULL
     AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
-    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.name || '.%')
+    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.subtree)
   GROUP BY t.name
 )
 SELECT
@@ -84,12 +95,12 @@ SELECT
  */
 export const nextEta = {
   name: 'qjr_next_eta',
-  text: `SELECT extract(epoch FROM j.eta) * 1000 AS eta FROM queue_job j
+  text: `SELECT (extract(epoch FROM j.eta) * 1000)::float8 AS eta FROM queue_job j
 WHERE j.state = 'pending' AND j.eta IS NOT NULL AND j.eta > now() AT TIME ZONE 'utc' ORDER BY j.eta LIMIT 1`,
 };
 
 const candidateColumns = `j.id, j.uuid, j.channel, j.priority,
-  extract(epoch FROM j.date_created) * 1000 AS "dateCreated", extract(epoch FROM j.eta) * 1000 AS eta`;
+  (extract(epoch FROM j.date_created) * 1000)::float8 AS "dateCreated", (extract(epoch FROM j.eta) * 1000)::float8 AS eta`;
 
 /**
  * Channels the plan cannot take from (full, blocked or paused): their subtree is left out of the read.
@@ -147,18 +158,19 @@ UNION ALL
  * another transaction holds. Only the rows returned were claimed, and only they may be sent.
  * date_enqueued is truncated to seconds as upstream's runner writes it.
  */
-export const claim = {
-  name: 'qjr_claim',
-  text: `
+export const claim = { name: 'qjr_claim', text: claimStatement(true) };
+
+function claimStatement(dueOnly: boolean): string {
+  return `
 WITH claimable AS MATERIALIZED (
   SELECT id FROM queue_job
-  WHERE id = ANY($1::int[]) AND state = 'pending' AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')
+  WHERE id = ANY($1::int[]) AND state = 'pending'${dueOnly ? ` AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')` : ''}
   FOR UPDATE SKIP LOCKED
 )
 UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
 FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
-RETURNING j.id, j.uuid, j.channel`,
-};
+RETURNING j.id, j.uuid, j.channel`;
+}
 
 /**
  * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
@@ -197,28 +209,34 @@ const deadJobValues = `
   date_enqueued = NULL, date_started = NULL, worker_pid = NULL`;
 
 /**
- * Dead started jobs, baseline module (no lock table): the job's worker has no connection left.
+ * Which started jobs are dead, baseline module (no lock table): the job's worker has no connection left.
  * A worker is alive while a connection named after its pid ($2 with {pid}) exists that began before
  * the job started (+$1 s grace for clock skew); when backend_start is hidden (no pg_read_all_stats),
  * any such connection counts as alive. Jobs younger than the grace are left alone. Invariant 5: a
  * started job is only touched when that signal says its worker is gone.
  */
-export const sweepStartedByConnection = `
-WITH dead AS MATERIALIZED (
-  SELECT j.id FROM queue_job j
-  WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
+const deadByConnection = `j.state = 'started' AND j.worker_pid IS NOT NULL
     AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
     AND NOT EXISTS (
       SELECT 1 FROM pg_stat_activity a
       WHERE a.application_name = replace($2, '{pid}', j.worker_pid::text)
         AND (a.backend_start IS NULL
           OR a.backend_start AT TIME ZONE 'utc' <= j.date_started + make_interval(secs => $1))
-    )
+    )`;
+
+/** Requeues (retry + 1) or fails the started jobs `where` finds dead; rows held elsewhere are skipped. */
+function sweepStarted(where: string): string {
+  return `
+WITH dead AS MATERIALIZED (
+  SELECT j.id FROM queue_job j WHERE ${where}
   FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE queue_job SET ${deadJobValues}
 FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
 RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
+}
+
+export const sweepStartedByConnection = sweepStarted(deadByConnection);
 
 /**
  * Whether Odoo's connections to this database are visible under the application_name pattern at all.
@@ -237,28 +255,21 @@ SELECT CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
   WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS name`;
 
 /**
- * Dead started jobs with upstream's lock table: a live worker holds its lock row FOR NO KEY UPDATE for
- * the whole job; a row we can lock (or a missing row) means the worker is gone.
+ * Which started jobs are dead with upstream's lock table: a live worker holds its lock row FOR NO KEY
+ * UPDATE for the whole job; a row we can lock (or a missing row) means the worker is gone.
+ * `queue_job_lock(queue_job_id)` is the final form, `queue_job_locks(id)` an earlier iteration.
  */
-export const sweepStartedByLock = `
-WITH dead AS MATERIALIZED (
-  SELECT j.id FROM queue_job j
-  WHERE j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+function deadByLock(table: 'queue_job_lock' | 'queue_job_locks'): string {
+  const column = table === 'queue_job_lock' ? 'queue_job_id' : 'id';
+  return `j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
     AND (
-      NOT EXISTS (SELECT 1 FROM queue_job_lock l WHERE l.queue_job_id = j.id)
-      OR j.id IN (SELECT l.queue_job_id FROM queue_job_lock l WHERE l.queue_job_id = j.id
-        FOR NO KEY UPDATE SKIP LOCKED)
-    )
-  FOR UPDATE OF j SKIP LOCKED
-)
-UPDATE queue_job SET ${deadJobValues}
-FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
-RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
+      NOT EXISTS (SELECT 1 FROM ${table} l WHERE l.${column} = j.id)
+      OR j.id IN (SELECT l.${column} FROM ${table} l WHERE l.${column} = j.id FOR NO KEY UPDATE SKIP LOCKED)
+    )`;
+}
 
-/** The same for the earlier `queue_job_locks(id → queue_job.id)` iteration. */
-export const sweepStartedByLocks = sweepStartedByLock
-  .replaceAll('queue_job_lock l', 'queue_job_locks l')
-  .replaceAll('l.queue_job_id', 'l.id');
+export const sweepStartedByLock = sweepStarted(deadByLock('queue_job_lock'));
+export const sweepStartedByLocks = sweepStarted(deadByLock('queue_job_locks'));
 
 /**
  * Upstream's built-in runner (2025+) holds session advisory lock 2293787760715711918 on the database it
@@ -277,28 +288,28 @@ export const webBaseUrl = `SELECT value FROM ir_config_parameter WHERE key = 'we
 
 /** Jobs named by uuid, for dispatch: their state decides what can be done. */
 export const jobsByUuid = `
-SELECT id, uuid, channel, state, priority, extract(epoch FROM date_created) * 1000 AS "dateCreated",
-  extract(epoch FROM eta) * 1000 AS eta
+SELECT id, uuid, channel, state, priority, (extract(epoch FROM date_created) * 1000)::float8 AS "dateCreated",
+  (extract(epoch FROM eta) * 1000)::float8 AS eta
 FROM queue_job WHERE uuid = ANY($1::text[]) ORDER BY coalesce(priority, 10), date_created, id`;
 
 /** A channel's (and its sub-channels') due pending jobs in OCA order, for a manual run. */
 export const dueInChannel = `
-SELECT j.id, j.uuid, j.channel, j.state, j.priority, extract(epoch FROM j.date_created) * 1000 AS "dateCreated",
-  extract(epoch FROM j.eta) * 1000 AS eta
+SELECT j.id, j.uuid, j.channel, j.state, j.priority,
+  (extract(epoch FROM j.date_created) * 1000)::float8 AS "dateCreated", (extract(epoch FROM j.eta) * 1000)::float8 AS eta
 FROM queue_job j
 WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
-  AND (${normalizedChannel} = $1 OR ${normalizedChannel} LIKE $1 || '.%')
+  AND (${normalizedChannel} = $1 OR ${normalizedChannel} LIKE $3)
 ORDER BY coalesce(j.priority, 10), j.date_created, j.id
 LIMIT $2`;
 
 /** Per raw channel: counts by state, oldest due pending job, next eta, for status. */
 export const channelStatus = `
 SELECT coalesce(j.channel, '') AS channel, j.state, count(*)::int AS n,
-  extract(epoch FROM min(j.date_created) FILTER (WHERE j.state = 'pending'
-    AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc'))) * 1000 AS "oldestPending",
-  extract(epoch FROM min(j.eta) FILTER (WHERE j.state = 'pending'
-    AND j.eta > now() AT TIME ZONE 'utc')) * 1000 AS "nextEta"
-FROM queue_job j WHERE j.state <> 'done' AND j.state <> 'cancelled'
+  (extract(epoch FROM min(j.date_created) FILTER (WHERE j.state = 'pending'
+    AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc'))) * 1000)::float8 AS "oldestPending",
+  (extract(epoch FROM min(j.eta) FILTER (WHERE j.state = 'pending'
+    AND j.eta > now() AT TIME ZONE 'utc')) * 1000)::float8 AS "nextEta"
+FROM queue_job j WHERE j.state IN ('wait_dependencies', 'pending', 'enqueued', 'started', 'failed')
 GROUP BY 1, 2`;
 
 /**
@@ -334,14 +345,7 @@ export const listen = 'LISTEN queue_job';
  * The claim for uuids an operator named ("run now"): as `claim`, guarded by state = 'pending' and
  * SKIP LOCKED so a job is still sent at most once, but without the eta guard: a named job runs now.
  */
-export const claimNamed = `
-WITH claimable AS MATERIALIZED (
-  SELECT id FROM queue_job WHERE id = ANY($1::int[]) AND state = 'pending'
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
-FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
-RETURNING j.id, j.uuid, j.channel`;
+export const claimNamed = { name: 'qjr_claim_named', text: claimStatement(false) };
 
 /** The database clock, epoch ms: ages in status are measured on it, never on the runner's clock. */
 export const databaseNow = `SELECT (extract(epoch FROM now()) * 1000)::float8 AS now`;
@@ -352,40 +356,15 @@ SELECT coalesce(channel, '') AS channel, count(*)::int AS n FROM queue_job
 WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
 GROUP BY 1`;
 
-/**
- * Status, read-only twin of sweepStartedByConnection (same predicate, keep them in step): per raw
- * channel, started jobs older than the grace ($1 s) whose worker ($2 with {pid}) has no connection left.
- */
-export const deadStartedByConnectionByChannel = `
-SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j
-WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
-  AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
-  AND NOT EXISTS (
-    SELECT 1 FROM pg_stat_activity a
-    WHERE a.application_name = replace($2, '{pid}', j.worker_pid::text)
-      AND (a.backend_start IS NULL
-        OR a.backend_start AT TIME ZONE 'utc' <= j.date_started + make_interval(secs => $1))
-  )
-GROUP BY 1`;
+/** Status: per raw channel, started jobs the sweep would judge dead (the sweep's own predicate). */
+function deadStartedByChannel(where: string): string {
+  return `SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j WHERE ${where} GROUP BY 1`;
+}
 
-/**
- * Status twin of sweepStartedByLock (same predicate, keep them in step): lock row missing or lockable.
- * Lockability can only be learnt by locking, so run it in a transaction that is rolled back: no row changes.
- */
-export const deadStartedByLockByChannel = `
-SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j
-WHERE j.state = 'started' AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
-  AND (
-    NOT EXISTS (SELECT 1 FROM queue_job_lock l WHERE l.queue_job_id = j.id)
-    OR j.id IN (SELECT l.queue_job_id FROM queue_job_lock l WHERE l.queue_job_id = j.id
-      FOR NO KEY UPDATE SKIP LOCKED)
-  )
-GROUP BY 1`;
-
-/** The same for the earlier `queue_job_locks(id → queue_job.id)` iteration. */
-export const deadStartedByLocksByChannel = deadStartedByLockByChannel
-  .replaceAll('queue_job_lock l', 'queue_job_locks l')
-  .replaceAll('l.queue_job_id', 'l.id');
+export const deadStartedByConnectionByChannel = deadStartedByChannel(deadByConnection);
+/** Lockability can only be learnt by locking: run these in a transaction that is rolled back. */
+export const deadStartedByLockByChannel = deadStartedByChannel(deadByLock('queue_job_lock'));
+export const deadStartedByLocksByChannel = deadStartedByChannel(deadByLock('queue_job_locks'));
 
 /** Keepalive: whether a pending job is due now or within $1 s, so Odoo is woken before its eta. */
 export const pendingDueSoon = `

@@ -4,10 +4,11 @@
  * and manual runs are harmless: the database rows decide who sends what.
  */
 import type { Config, Target } from './config.ts';
+import { selectTargets } from './input.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import { openTarget } from './target.ts';
-import { serve, type TargetSummary } from './window.ts';
+import { emptySummary, serve, type TargetSummary } from './window.ts';
 
 export interface TickSummary {
   ok: boolean;
@@ -54,7 +55,7 @@ export async function tick(config: Config, log: Logger, options: TickOptions = {
     const name = chosen[index]!.name;
     const message = `target failed: ${errorMessage(result.reason)}`;
     log.error(message, { target: name });
-    return { ...emptyFailure(name), errors: [message] };
+    return { ...emptySummary(name, false), ok: false, errors: [message] };
   });
   const failing = targets.filter((t) => !t.ok).map((t) => t.target);
   const summary: TickSummary = {
@@ -73,30 +74,4 @@ export async function tick(config: Config, log: Logger, options: TickOptions = {
     durationMs: summary.durationMs,
   });
   return summary;
-}
-
-function emptyFailure(name: string): TargetSummary {
-  return {
-    target: name,
-    ok: false,
-    paused: false,
-    upstreamRunner: false,
-    passes: 0,
-    claimed: 0,
-    dispatched: 0,
-    outcomes: {
-      accepted: 0,
-      failed: 0,
-      running: 0,
-      unreachable: 0,
-      unavailable: 0,
-      misconfigured: 0,
-      unexpected: 0,
-    },
-    reverted: 0,
-    swept: { enqueued: 0, started: 0, failed: 0 },
-    liveness: null,
-    errors: [],
-    durationMs: 0,
-  };
 }

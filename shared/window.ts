@@ -10,7 +10,7 @@ import { claimPass, PASS_LIMIT } from './claim.ts';
 import type { Config } from './config.ts';
 import { defaultTimeouts, isLockTimeout, openClient } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
-import { explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
+import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
 import { findLockTable, sweep } from './sweep.ts';
@@ -58,7 +58,7 @@ const UPSTREAM_CHECK_MS = 5000;
 const BACKOFF_MS = 500;
 const BACKOFF_MAX_MS = 8000;
 
-function emptySummary(name: string, paused: boolean): TargetSummary {
+export function emptySummary(name: string, paused: boolean): TargetSummary {
   return {
     target: name,
     ok: true,
@@ -182,9 +182,13 @@ export async function serve(
       backoffUntil = Date.now() + backoff;
       // A proxy answering 502-504 fronts a sleeping worker: a request to Odoo wakes it.
       if (report.stoppedBy.kind === 'unavailable') void dispatcher?.wake();
-    } else if (report.results.length > 0) {
+    } else if (report.results.some((r) => r.outcome !== null && delivered(r.outcome))) {
       healthy = true;
       backoff = 0;
+    } else if (report.results.length > 0) {
+      // Every connection dropped: do not spin claim/revert cycles against a flapping Odoo.
+      backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
+      backoffUntil = Date.now() + backoff;
     }
   };
 
