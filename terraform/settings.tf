@@ -18,6 +18,8 @@ locals {
     ODOO_PGAPPNAME                = var.odoo_pgappname
     LOG_LEVEL                     = var.log_level
     KEEPALIVE_URLS                = length(var.keepalive_urls) == 0 ? null : join(",", var.keepalive_urls)
+    # Not a runner setting: makes the functions framework answer malformed requests without stack traces.
+    NODE_ENV = "production"
   }
 
   # Only the tick keeps listening for a window; dispatch, keepalive and status make a single pass (the

@@ -573,13 +573,16 @@ describe('terraform/', () => {
     }
   });
 
+  // Read by Node.js and the functions framework, not by the runner's configuration.
+  const PLATFORM_ENVIRONMENT = new Set(['NODE_ENV']);
+
   it('decides every runner setting: plain, secret, or unset with a reason (drift)', () => {
     const locals = root().locals;
     const plain = new Set<string>();
     for (const [, block] of Object.entries(functions())) {
       for (const scope of instances(block, root())) {
         for (const key of reachableKeys(first(block.service_config).environment_variables, scope))
-          plain.add(key);
+          if (!PLATFORM_ENVIRONMENT.has(key)) plain.add(key);
       }
     }
     const secret = new Set(Object.keys(locals.secret_settings as Hcl));
