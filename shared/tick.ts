@@ -46,9 +46,8 @@ async function serveTarget(
 export async function tick(config: Config, log: Logger, options: TickOptions = {}): Promise<TickSummary> {
   const started = Date.now();
   const windowSeconds = options.windowSeconds ?? config.windowSeconds;
-  const chosen = options.targets
-    ? config.targets.filter((t) => options.targets!.includes(t.name))
-    : config.targets;
+  // An unknown name is a caller's mistake: UnknownTargetError, not a silently empty tick.
+  const chosen = selectTargets(config, options.targets);
   const settled = await Promise.allSettled(chosen.map((target) => serveTarget(target, config, log, options)));
   const targets = settled.map((result, index): TargetSummary => {
     if (result.status === 'fulfilled') return result.value;
