@@ -3,34 +3,15 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { channelTree, normalizeChannel } from '../shared/channels.ts';
 import { silentLogger } from '../shared/log.ts';
 import { tick } from '../shared/tick.ts';
-import { createDatabase, setWebBaseUrl, type TestDatabase } from './support/db.ts';
+import { useStandin } from './support/fixture.ts';
 import { createChain, createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
-import { type OdooStandin, startOdoo } from './support/odoo.ts';
 import { testConfig } from './support/runner.ts';
 
-let db: TestDatabase;
-let odoo: OdooStandin;
-
-beforeAll(async () => {
-  db = await createDatabase(inject('adminDatabaseUrl'), undefined, { poolMax: 20 });
-  odoo = await startOdoo({ databases: { [db.name]: db.url }, workers: 48 });
-  await setWebBaseUrl(db.pool, odoo.url);
-});
-
-afterAll(async () => {
-  await odoo?.close();
-  await db?.close();
-});
-
-beforeEach(async () => {
-  await db.pool.query('DELETE FROM queue_job');
-  odoo.configure({ durationMs: 0, failureRate: 0, retryableRate: 0, outcome: undefined, latencyMs: 0 });
-  odoo.resetPeaks();
-});
+const fixture = useStandin({ poolMax: 20, workers: 48 });
 
 /** Samples enqueued+started per configured channel (sub-channels included) straight from the table. */
 function capacityMonitor(pool: pg.Pool, channels: string) {
@@ -73,9 +54,10 @@ describe('invariant 1: claim before send', () => {
     // An Odoo that only looks: at arrival, the row must already be committed as enqueued.
     probe = createServer(async (req, res) => {
       const uuid = new URL(req.url ?? '/', 'http://x').searchParams.get('job_uuid') ?? '';
-      const { rows } = await db.pool.query<{ state: string }>('SELECT state FROM queue_job WHERE uuid = $1', [
-        uuid,
-      ]);
+      const { rows } = await fixture.db.pool.query<{ state: string }>(
+        'SELECT state FROM queue_job WHERE uuid = $1',
+        [uuid],
+      );
       seen.push({ uuid, state: rows[0]?.state });
       res.end('');
     });
@@ -86,9 +68,9 @@ describe('invariant 1: claim before send', () => {
 
   it('sends only jobs whose enqueued claim is already committed', async () => {
     seen.length = 0;
-    await createJobs(db.pool, 20);
+    await createJobs(fixture.db.pool, 20);
     const summary = await tick(
-      testConfig({ databaseUrl: db.url, odooUrl: probeUrl, channels: 'root:20' }),
+      testConfig({ databaseUrl: fixture.db.url, odooUrl: probeUrl, channels: 'root:20' }),
       silentLogger,
     );
     expect(summary.targets[0]?.dispatched).toBe(20);
@@ -98,15 +80,15 @@ describe('invariant 1: claim before send', () => {
 
   it('never sends a row it did not get back from the claim (a row locked elsewhere is skipped)', async () => {
     seen.length = 0;
-    const uuids = await createJobs(db.pool, 6);
-    const holder = new pg.Client({ connectionString: db.url });
+    const uuids = await createJobs(fixture.db.pool, 6);
+    const holder = new pg.Client({ connectionString: fixture.db.url });
     await holder.connect();
     try {
       await holder.query('BEGIN');
       // Someone (an Odoo user editing the job) holds two rows.
       await holder.query('SELECT id FROM queue_job WHERE uuid = ANY($1) FOR UPDATE', [uuids.slice(0, 2)]);
       const summary = await tick(
-        testConfig({ databaseUrl: db.url, odooUrl: probeUrl, channels: 'root:10' }),
+        testConfig({ databaseUrl: fixture.db.url, odooUrl: probeUrl, channels: 'root:10' }),
         silentLogger,
       );
       expect(summary.targets[0]?.claimed).toBe(4);
@@ -115,7 +97,10 @@ describe('invariant 1: claim before send', () => {
       await holder.query('ROLLBACK');
       await holder.end();
     }
-    expect(Object.values(await jobStates(db.pool, uuids.slice(0, 2)))).toEqual(['pending', 'pending']);
+    expect(Object.values(await jobStates(fixture.db.pool, uuids.slice(0, 2)))).toEqual([
+      'pending',
+      'pending',
+    ]);
   });
 });
 
@@ -123,24 +108,24 @@ describe('invariants 2 and 3: never twice, capacity holds, with 8 ticks at once'
   it('runs 750 jobs in 4 channels (a limited sub-channel under a limited parent) exactly once', async () => {
     const channels = 'root:12,root.a:4,root.a.b:2,root.c:3';
     const spread = ['root', 'root.a', 'root.a.b', 'root.c', 'root.a.b.deep', 'root.unconfigured'];
-    const uuids = await createJobs(db.pool, 600, { channel: spread, priority: [10, 5, 20] });
-    odoo.configure({ durationMs: (job) => 2 + (job.id % 5) });
-    const monitor = capacityMonitor(db.pool, channels);
-    const config = testConfig({ databaseUrl: db.url, channels, windowSeconds: 2 });
+    const uuids = await createJobs(fixture.db.pool, 600, { channel: spread, priority: [10, 5, 20] });
+    fixture.odoo.configure({ durationMs: (job) => 2 + (job.id % 5) });
+    const monitor = capacityMonitor(fixture.db.pool, channels);
+    const config = testConfig({ databaseUrl: fixture.db.url, channels, windowSeconds: 2 });
     // While the ticks run, ever more urgent jobs keep arriving: passes that read different heads are
     // what a missing baton would let overrun a channel.
     const inserter = (async () => {
       for (let i = 0; i < 150; i++) {
-        const job = await createJob(db.pool, { channel: spread[i % spread.length], priority: -i });
+        const job = await createJob(fixture.db.pool, { channel: spread[i % spread.length], priority: -i });
         uuids.push(job.uuid);
         await new Promise((resolve) => setTimeout(resolve, 8));
       }
     })();
     const started = Date.now();
     try {
-      while ((await stateCounts(db.pool)).done !== 750) {
+      while ((await stateCounts(fixture.db.pool)).done !== 750) {
         if (Date.now() - started > 50_000)
-          throw new Error(`not done: ${JSON.stringify(await stateCounts(db.pool))}`);
+          throw new Error(`not done: ${JSON.stringify(await stateCounts(fixture.db.pool))}`);
         const ticks = await Promise.all(Array.from({ length: 8 }, () => tick(config, silentLogger)));
         expect(ticks.every((t) => t.ok)).toBe(true);
       }
@@ -148,11 +133,11 @@ describe('invariants 2 and 3: never twice, capacity holds, with 8 ticks at once'
       await inserter;
       await monitor.stop();
     }
-    await odoo.waitFor(() => odoo.counts().inFlight === 0, 5000);
+    await fixture.odoo.waitFor(() => fixture.odoo.counts().inFlight === 0, 5000);
     expect(uuids).toHaveLength(750);
     // Never twice: every job taken by Odoo exactly once, and no request ever found a job not enqueued.
-    expect(uuids.filter((uuid) => odoo.takenCount(uuid) !== 1)).toEqual([]);
-    expect(odoo.notTakenCount()).toBe(0);
+    expect(uuids.filter((uuid) => fixture.odoo.takenCount(uuid) !== 1)).toEqual([]);
+    expect(fixture.odoo.notTakenCount()).toBe(0);
     // Capacity: neither the rows nor Odoo ever saw more than each channel allows.
     for (const [name, capacity] of [
       ['root', 12],
@@ -161,55 +146,69 @@ describe('invariants 2 and 3: never twice, capacity holds, with 8 ticks at once'
       ['root.c', 3],
     ] as const) {
       expect(monitor.peaks.get(name) ?? 0, `rows in ${name}`).toBeLessThanOrEqual(capacity);
-      expect(odoo.peakRunning(name), `running in ${name}`).toBeLessThanOrEqual(capacity);
+      expect(fixture.odoo.peakRunning(name), `running in ${name}`).toBeLessThanOrEqual(capacity);
     }
     // The capacity was actually used (the test would pass vacuously otherwise).
-    expect(odoo.peakRunning('root')).toBeGreaterThanOrEqual(6);
+    expect(fixture.odoo.peakRunning('root')).toBeGreaterThanOrEqual(6);
   }, 60_000);
 });
 
 describe('invariant 4: nothing lost', () => {
   it('puts every claimed job back to pending when Odoo refuses connections', async () => {
-    const uuids = await createJobs(db.pool, 8);
-    await odoo.sleep('refuse');
+    const uuids = await createJobs(fixture.db.pool, 8);
+    await fixture.odoo.sleep('refuse');
     try {
-      const summary = await tick(testConfig({ databaseUrl: db.url, channels: 'root:8' }), silentLogger);
+      const summary = await tick(
+        testConfig({ databaseUrl: fixture.db.url, channels: 'root:8' }),
+        silentLogger,
+      );
       expect(summary.ok).toBe(false);
       expect(summary.targets[0]).toMatchObject({ claimed: 8, reverted: 8, dispatched: 0 });
       expect(summary.targets[0]?.errors.join(' ')).toMatch(/could not be reached/);
     } finally {
-      await odoo.wake();
+      await fixture.odoo.wake();
     }
-    expect(Object.values(await jobStates(db.pool, uuids)).every((s) => s === 'pending')).toBe(true);
-    const again = await tick(testConfig({ databaseUrl: db.url, channels: 'root:8' }), silentLogger);
+    expect(Object.values(await jobStates(fixture.db.pool, uuids)).every((s) => s === 'pending')).toBe(true);
+    const again = await tick(testConfig({ databaseUrl: fixture.db.url, channels: 'root:8' }), silentLogger);
     expect(again.targets[0]?.dispatched).toBe(8);
   });
 
   it('recovers a job claimed by a runner that died before sending, after ENQUEUED_TIMEOUT_SECONDS', async () => {
-    const job = await createJob(db.pool);
+    const job = await createJob(fixture.db.pool);
     // The claim committed, then the function was killed: enqueued, never sent, 90 s ago.
-    await db.pool.query(
+    await fixture.db.pool.query(
       `UPDATE queue_job SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc') - interval '90 seconds' WHERE uuid = $1`,
       [job.uuid],
     );
-    const early = await tick(testConfig({ databaseUrl: db.url, enqueuedTimeoutSeconds: 120 }), silentLogger);
+    const early = await tick(
+      testConfig({ databaseUrl: fixture.db.url, enqueuedTimeoutSeconds: 120 }),
+      silentLogger,
+    );
     expect(early.targets[0]?.swept.enqueued).toBe(0);
-    expect((await jobStates(db.pool, [job.uuid]))[job.uuid]).toBe('enqueued');
-    const late = await tick(testConfig({ databaseUrl: db.url, enqueuedTimeoutSeconds: 60 }), silentLogger);
+    expect((await jobStates(fixture.db.pool, [job.uuid]))[job.uuid]).toBe('enqueued');
+    const late = await tick(
+      testConfig({ databaseUrl: fixture.db.url, enqueuedTimeoutSeconds: 60 }),
+      silentLogger,
+    );
     expect(late.targets[0]).toMatchObject({ swept: { enqueued: 1 }, dispatched: 1 });
-    expect((await jobStates(db.pool, [job.uuid]))[job.uuid]).toBe('done');
+    expect((await jobStates(fixture.db.pool, [job.uuid]))[job.uuid]).toBe('done');
   });
 });
 
 describe('invariant 5: hands off', () => {
   it('never changes wait_dependencies, done, cancelled or failed rows', async () => {
     const states = ['done', 'cancelled', 'failed', 'wait_dependencies'] as const;
-    for (const state of states) await createJobs(db.pool, 3, { state });
-    await createChain(db.pool, 3);
-    const before = await db.pool.query(`SELECT * FROM queue_job WHERE state <> 'pending' ORDER BY id`);
-    const summary = await tick(testConfig({ databaseUrl: db.url, channels: 'root:50' }), silentLogger);
+    for (const state of states) await createJobs(fixture.db.pool, 3, { state });
+    await createChain(fixture.db.pool, 3);
+    const before = await fixture.db.pool.query(
+      `SELECT * FROM queue_job WHERE state <> 'pending' ORDER BY id`,
+    );
+    const summary = await tick(
+      testConfig({ databaseUrl: fixture.db.url, channels: 'root:50' }),
+      silentLogger,
+    );
     expect(summary.targets[0]?.claimed).toBe(1); // the chain's head only
-    const after = await db.pool.query(`SELECT * FROM queue_job WHERE id = ANY($1) ORDER BY id`, [
+    const after = await fixture.db.pool.query(`SELECT * FROM queue_job WHERE id = ANY($1) ORDER BY id`, [
       before.rows.map((row) => row.id),
     ]);
     // The chain's second job may be released by Odoo once its parent is done: that is Odoo, not us.
@@ -219,10 +218,10 @@ describe('invariant 5: hands off', () => {
   });
 
   it('never requeues a started job whose worker is alive, however long it runs', async () => {
-    odoo.configure({ durationMs: 3000 });
-    const job = await createJob(db.pool);
+    fixture.odoo.configure({ durationMs: 3000 });
+    const job = await createJob(fixture.db.pool);
     const config = testConfig({
-      databaseUrl: db.url,
+      databaseUrl: fixture.db.url,
       windowSeconds: 2,
       dispatchTimeoutMs: 200,
       startedGraceSeconds: 0,
@@ -231,75 +230,79 @@ describe('invariant 5: hands off', () => {
     expect(first.targets[0]?.outcomes.running).toBe(1);
     expect(first.targets[0]?.liveness).toBe('connections');
     expect(first.targets[0]?.swept).toEqual({ enqueued: 0, started: 0, failed: 0 });
-    await odoo.waitFor(() => odoo.counts().inFlight === 0, 5000);
-    expect((await jobStates(db.pool, [job.uuid]))[job.uuid]).toBe('done');
-    expect(odoo.takenCount(job.uuid)).toBe(1);
+    await fixture.odoo.waitFor(() => fixture.odoo.counts().inFlight === 0, 5000);
+    expect((await jobStates(fixture.db.pool, [job.uuid]))[job.uuid]).toBe('done');
+    expect(fixture.odoo.takenCount(job.uuid)).toBe(1);
   });
 
   it('requeues a crashed started job with retry + 1, and it then completes', async () => {
-    const job = await createJob(db.pool);
-    odoo.crashNext(1);
-    const config = testConfig({ databaseUrl: db.url, startedGraceSeconds: 0 });
+    const job = await createJob(fixture.db.pool);
+    fixture.odoo.crashNext(1);
+    const config = testConfig({ databaseUrl: fixture.db.url, startedGraceSeconds: 0 });
     await tick(config, silentLogger);
-    await odoo.waitFor(() => odoo.counts().crashed === 1, 5000);
-    const crashed = await db.pool.query('SELECT state, retry FROM queue_job WHERE uuid = $1', [job.uuid]);
+    await fixture.odoo.waitFor(() => fixture.odoo.counts().crashed === 1, 5000);
+    const crashed = await fixture.db.pool.query('SELECT state, retry FROM queue_job WHERE uuid = $1', [
+      job.uuid,
+    ]);
     expect(crashed.rows[0]).toEqual({ state: 'started', retry: 0 });
     // Let pg_stat_activity forget the dead worker's connection.
-    await odoo.waitFor(() => true, 10);
+    await fixture.odoo.waitFor(() => true, 10);
     const next = await tick(config, silentLogger);
     expect(next.targets[0]?.swept.started).toBe(1);
     expect(next.targets[0]?.dispatched).toBe(1);
-    const done = await db.pool.query('SELECT state, retry FROM queue_job WHERE uuid = $1', [job.uuid]);
+    const done = await fixture.db.pool.query('SELECT state, retry FROM queue_job WHERE uuid = $1', [
+      job.uuid,
+    ]);
     expect(done.rows[0]).toEqual({ state: 'done', retry: 2 });
   });
 
   it('fails a crashed job as JobFoundDead once its retries are exhausted', async () => {
-    const job = await createJob(db.pool, { retry: 4, maxRetries: 5 });
-    odoo.crashNext(1);
-    const config = testConfig({ databaseUrl: db.url, startedGraceSeconds: 0 });
+    const job = await createJob(fixture.db.pool, { retry: 4, maxRetries: 5 });
+    fixture.odoo.crashNext(1);
+    const config = testConfig({ databaseUrl: fixture.db.url, startedGraceSeconds: 0 });
     await tick(config, silentLogger);
-    await odoo.waitFor(() => odoo.counts().crashed >= 1, 5000);
+    await fixture.odoo.waitFor(() => fixture.odoo.counts().crashed >= 1, 5000);
     const next = await tick(config, silentLogger);
     expect(next.targets[0]?.swept.failed).toBe(1);
-    const row = await db.pool.query('SELECT state, retry, exc_name FROM queue_job WHERE uuid = $1', [
+    const row = await fixture.db.pool.query('SELECT state, retry, exc_name FROM queue_job WHERE uuid = $1', [
       job.uuid,
     ]);
     expect(row.rows[0]).toEqual({ state: 'failed', retry: 5, exc_name: 'JobFoundDead' });
   });
 
   it('never sweeps started jobs when Odoo connections are not visible under ODOO_PGAPPNAME', async () => {
-    const job = await createJob(db.pool, { state: 'pending' });
-    await db.pool.query(
+    const job = await createJob(fixture.db.pool, { state: 'pending' });
+    await fixture.db.pool.query(
       `UPDATE queue_job SET state = 'started', worker_pid = 999999, date_started = now() AT TIME ZONE 'utc' - interval '1 hour' WHERE uuid = $1`,
       [job.uuid],
     );
     const config = {
-      ...testConfig({ databaseUrl: db.url, startedGraceSeconds: 0 }),
+      ...testConfig({ databaseUrl: fixture.db.url, startedGraceSeconds: 0 }),
       pgAppName: 'elsewhere-{pid}',
     };
     const summary = await tick(config, silentLogger);
     expect(summary.targets[0]?.liveness).toBe('none');
-    expect((await jobStates(db.pool, [job.uuid]))[job.uuid]).toBe('started');
+    expect((await jobStates(fixture.db.pool, [job.uuid]))[job.uuid]).toBe('started');
   });
 });
 
 describe('invariant 6: OCA order', () => {
   it('dispatches by (priority, date_created, id) inside a capacity-1 channel, and respects eta', async () => {
     const t0 = Date.now() - 60_000;
-    const late = await createJob(db.pool, { priority: 10, dateCreated: new Date(t0 + 2000) });
-    const early = await createJob(db.pool, { priority: 10, dateCreated: new Date(t0 + 1000) });
-    const urgent = await createJob(db.pool, { priority: 1, dateCreated: new Date(t0 + 5000) });
-    const sameTimeA = await createJob(db.pool, { priority: 10, dateCreated: new Date(t0 + 3000) });
-    const sameTimeB = await createJob(db.pool, { priority: 10, dateCreated: new Date(t0 + 3000) });
-    const future = await createJob(db.pool, { priority: 0, eta: 3600 });
-    const config = testConfig({ databaseUrl: db.url, channels: 'root:1' });
+    const late = await createJob(fixture.db.pool, { priority: 10, dateCreated: new Date(t0 + 2000) });
+    const early = await createJob(fixture.db.pool, { priority: 10, dateCreated: new Date(t0 + 1000) });
+    const urgent = await createJob(fixture.db.pool, { priority: 1, dateCreated: new Date(t0 + 5000) });
+    const sameTimeA = await createJob(fixture.db.pool, { priority: 10, dateCreated: new Date(t0 + 3000) });
+    const sameTimeB = await createJob(fixture.db.pool, { priority: 10, dateCreated: new Date(t0 + 3000) });
+    const future = await createJob(fixture.db.pool, { priority: 0, eta: 3600 });
+    const config = testConfig({ databaseUrl: fixture.db.url, channels: 'root:1' });
     const order: string[] = [];
     for (let i = 0; i < 6; i++) {
       const summary = await tick(config, silentLogger);
       if (summary.targets[0]?.claimed === 0) break;
     }
-    for (const request of odoo.requests) if (request.uuid && request.taken) order.push(request.uuid);
+    for (const request of fixture.odoo.requests) if (request.uuid && request.taken) order.push(request.uuid);
     expect(order.slice(-5)).toEqual([urgent.uuid, early.uuid, late.uuid, sameTimeA.uuid, sameTimeB.uuid]);
-    expect((await jobStates(db.pool, [future.uuid]))[future.uuid]).toBe('pending');
+    expect((await jobStates(fixture.db.pool, [future.uuid]))[future.uuid]).toBe('pending');
   });
 });

@@ -1,31 +1,13 @@
 // The window: LISTEN wake-ups, eta and throttle timers, and the window's end, against real PostgreSQL
 // and the Odoo stand-in. The latency figures are printed; the bounds are generous on purpose.
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../shared/log.ts';
 import { tick } from '../shared/tick.ts';
-import { createDatabase, setWebBaseUrl, type TestDatabase } from './support/db.ts';
+import { useStandin } from './support/fixture.ts';
 import { createJob, jobStates, stateCounts } from './support/jobs.ts';
-import { type OdooStandin, startOdoo } from './support/odoo.ts';
 import { testConfig } from './support/runner.ts';
 
-let db: TestDatabase;
-let odoo: OdooStandin;
-
-beforeAll(async () => {
-  db = await createDatabase(inject('adminDatabaseUrl'));
-  odoo = await startOdoo({ databases: { [db.name]: db.url } });
-  await setWebBaseUrl(db.pool, odoo.url);
-});
-
-afterAll(async () => {
-  await odoo?.close();
-  await db?.close();
-});
-
-beforeEach(async () => {
-  await db.pool.query('DELETE FROM queue_job');
-  odoo.configure({ durationMs: 0, outcome: undefined });
-});
+const fixture = useStandin();
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,17 +17,17 @@ function percentile(sorted: number[], p: number): number {
 
 /** When the stand-in received the runjob request for `uuid`. */
 function arrival(uuid: string): number | undefined {
-  return odoo.requests.find((request) => request.uuid === uuid)?.at;
+  return fixture.odoo.requests.find((request) => request.uuid === uuid)?.at;
 }
 
 describe('window', () => {
   it('sends jobs committed while the window is open within milliseconds (LISTEN)', async () => {
-    const config = testConfig({ databaseUrl: db.url, channels: 'root:8', windowSeconds: 5 });
+    const config = testConfig({ databaseUrl: fixture.db.url, channels: 'root:8', windowSeconds: 5 });
     const running = tick(config, silentLogger);
     await sleep(300);
     const committed = new Map<string, number>();
     for (let i = 0; i < 60; i++) {
-      const job = await createJob(db.pool);
+      const job = await createJob(fixture.db.pool);
       committed.set(job.uuid, Date.now());
       await sleep(25);
     }
@@ -59,16 +41,16 @@ describe('window', () => {
       `window pickup over ${latencies.length} jobs: p50 ${p50} ms, p99 ${p99} ms, max ${latencies.at(-1)} ms`,
     );
     expect(p99).toBeLessThan(1000);
-    expect(await stateCounts(db.pool)).toEqual({ done: 60 });
+    expect(await stateCounts(fixture.db.pool)).toEqual({ done: 60 });
     // Far fewer passes than the 5 s / 2 ms a busy loop would make: passes follow notifications.
     expect(summary.targets[0]?.passes).toBeLessThan(400);
   }, 20_000);
 
   it('sends an eta job within 1 s after it is due', async () => {
-    const config = testConfig({ databaseUrl: db.url, windowSeconds: 4 });
+    const config = testConfig({ databaseUrl: fixture.db.url, windowSeconds: 4 });
     const running = tick(config, silentLogger);
     await sleep(200);
-    const job = await createJob(db.pool, { eta: 1.5 });
+    const job = await createJob(fixture.db.pool, { eta: 1.5 });
     const due = job.eta!.getTime();
     const summary = await running;
     expect(summary.ok).toBe(true);
@@ -81,12 +63,12 @@ describe('window', () => {
 
   it('keeps a throttled channel to one job per N seconds across passes', async () => {
     const config = testConfig({
-      databaseUrl: db.url,
+      databaseUrl: fixture.db.url,
       channels: 'root:4,root.api:2:throttle=1',
       windowSeconds: 6,
     });
     const jobs = [];
-    for (let i = 0; i < 3; i++) jobs.push(await createJob(db.pool, { channel: 'root.api' }));
+    for (let i = 0; i < 3; i++) jobs.push(await createJob(fixture.db.pool, { channel: 'root.api' }));
     const summary = await tick(config, silentLogger);
     expect(summary.ok).toBe(true);
     const times = jobs.map((job) => arrival(job.uuid)!).sort((a, b) => a - b);
@@ -98,43 +80,43 @@ describe('window', () => {
   }, 12_000);
 
   it('holds a sequential channel behind a failed job, then in order once it is cleared', async () => {
-    const config = testConfig({ databaseUrl: db.url, channels: 'root:4,root.seq:1:sequential' });
-    const blocker = await createJob(db.pool, { channel: 'root.seq', state: 'failed' });
-    const next = await createJob(db.pool, { channel: 'root.seq' });
-    const other = await createJob(db.pool, { channel: 'root' });
+    const config = testConfig({ databaseUrl: fixture.db.url, channels: 'root:4,root.seq:1:sequential' });
+    const blocker = await createJob(fixture.db.pool, { channel: 'root.seq', state: 'failed' });
+    const next = await createJob(fixture.db.pool, { channel: 'root.seq' });
+    const other = await createJob(fixture.db.pool, { channel: 'root' });
     const first = await tick(config, silentLogger);
     expect(first.targets[0]?.claimed).toBe(1);
-    expect(await jobStates(db.pool, [next.uuid, other.uuid])).toEqual({
+    expect(await jobStates(fixture.db.pool, [next.uuid, other.uuid])).toEqual({
       [next.uuid]: 'pending',
       [other.uuid]: 'done',
     });
-    await db.pool.query(`UPDATE queue_job SET state = 'cancelled' WHERE uuid = $1`, [blocker.uuid]);
+    await fixture.db.pool.query(`UPDATE queue_job SET state = 'cancelled' WHERE uuid = $1`, [blocker.uuid]);
     await tick(config, silentLogger);
-    expect((await jobStates(db.pool, [next.uuid]))[next.uuid]).toBe('done');
+    expect((await jobStates(fixture.db.pool, [next.uuid]))[next.uuid]).toBe('done');
   });
 
   it('starts no pass after the window and leaves nothing running', async () => {
-    const config = testConfig({ databaseUrl: db.url, windowSeconds: 1 });
+    const config = testConfig({ databaseUrl: fixture.db.url, windowSeconds: 1 });
     const started = Date.now();
     const summary = await tick(config, silentLogger);
     const elapsed = Date.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(1000);
     expect(elapsed).toBeLessThan(3000);
     expect(summary.targets[0]?.passes).toBeGreaterThanOrEqual(1);
-    const late = await createJob(db.pool);
+    const late = await createJob(fixture.db.pool);
     await sleep(400);
-    expect((await jobStates(db.pool, [late.uuid]))[late.uuid]).toBe('pending');
+    expect((await jobStates(fixture.db.pool, [late.uuid]))[late.uuid]).toBe('pending');
     // The runner's connections are all closed (the LISTEN one included).
-    const { rows } = await db.pool.query(
+    const { rows } = await fixture.db.pool.query(
       `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'queue-job-runner' AND datname = $1`,
-      [db.name],
+      [fixture.db.name],
     );
     expect(rows[0]?.n).toBe(0);
   });
 
   it('stops starting passes when aborted, and still settles', async () => {
     const controller = new AbortController();
-    const config = testConfig({ databaseUrl: db.url, windowSeconds: 30 });
+    const config = testConfig({ databaseUrl: fixture.db.url, windowSeconds: 30 });
     const started = Date.now();
     const running = tick(config, silentLogger, { signal: controller.signal });
     await sleep(300);
@@ -145,21 +127,21 @@ describe('window', () => {
   });
 
   it('does not starve a channel behind a busy one', async () => {
-    const config = testConfig({ databaseUrl: db.url, channels: 'root:10,root.busy:1,root.quiet:2' });
-    odoo.configure({ durationMs: (job) => (job.channel === 'root.busy' ? 2000 : 0) });
-    for (let i = 0; i < 50; i++) await createJob(db.pool, { channel: 'root.busy', priority: 1 });
-    const quiet = [await createJob(db.pool, { channel: 'root.quiet', priority: 50 })];
-    quiet.push(await createJob(db.pool, { channel: 'root.quiet', priority: 50 }));
+    const config = testConfig({ databaseUrl: fixture.db.url, channels: 'root:10,root.busy:1,root.quiet:2' });
+    fixture.odoo.configure({ durationMs: (job) => (job.channel === 'root.busy' ? 2000 : 0) });
+    for (let i = 0; i < 50; i++) await createJob(fixture.db.pool, { channel: 'root.busy', priority: 1 });
+    const quiet = [await createJob(fixture.db.pool, { channel: 'root.quiet', priority: 50 })];
+    quiet.push(await createJob(fixture.db.pool, { channel: 'root.quiet', priority: 50 }));
     const summary = await tick({ ...config, dispatchTimeoutMs: 200 }, silentLogger);
     expect(summary.targets[0]?.claimed).toBe(3);
     expect(
       Object.values(
         await jobStates(
-          db.pool,
+          fixture.db.pool,
           quiet.map((j) => j.uuid),
         ),
       ),
     ).toEqual(['done', 'done']);
-    await odoo.waitFor(() => odoo.counts().inFlight === 0, 5000);
+    await fixture.odoo.waitFor(() => fixture.odoo.counts().inFlight === 0, 5000);
   });
 });
