@@ -2,7 +2,8 @@
 // with Odoo's queue_job schema, the Odoo stand-in, a seeded mix of jobs, and the production tick in
 // window mode until every job is done or failed; a live view while it runs, a summary at the end.
 //
-//   node dev/demo.ts [--jobs N] [--seed S] [--window S] [--timeout S] [--keep] [--json] [--admin-url URL]
+//   node dev/demo.ts [--jobs N] [--seed S] [--window S] [--timeout S] [--helper-indexes] [--keep] [--json]
+//                    [--admin-url URL]
 //   node dev/demo.ts --stop        stop the server a `--keep` run left running, and remove it
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run.ts';
@@ -15,6 +16,7 @@ const USAGE = `usage: node dev/demo.ts [options]
   --seed S         seed of the workload: which jobs fail, retry, wait, how long they run (default 1)
   --window S       tick window in seconds; a new tick is fired every S seconds (default 10)
   --timeout S      give up after S seconds (default 120)
+  --helper-indexes create the optional helper indexes first (what \`queue-job-runner optimize\` does)
   --keep           leave the database running at the end (in .demo-pg/) and print its URL
   --stop           stop a server left by --keep and remove .demo-pg/
   --json           print the summary as JSON on stdout (progress and text summary go to stderr)
@@ -37,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
       window: { type: 'string' },
       timeout: { type: 'string' },
       keep: { type: 'boolean', default: false },
+      'helper-indexes': { type: 'boolean', default: false },
       stop: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'admin-url': { type: 'string' },
@@ -77,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     windowSeconds: positive('window', values.window, 10),
     timeoutSeconds: positive('timeout', values.timeout, 120),
     keep: values.keep,
+    helperIndexes: values['helper-indexes'],
     json: values.json,
     adminUrl: values['admin-url'],
     signal: interrupt.signal,

@@ -1,10 +1,12 @@
 // The demo from start to end: a database server, the Odoo stand-in, a seeded workload, and the production
 // tick (shared/tick.ts) in window mode, fired like Cloud Scheduler would, until every job is terminal.
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import pg from 'pg';
 import { channelTree, normalizeChannel, parseChannels } from '../../shared/channels.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
+import * as sql from '../../shared/sql.ts';
 import { type TickSummary, tick } from '../../shared/tick.ts';
 import { setWebBaseUrl } from '../../test/support/db.ts';
 import { type OdooStandin, type Outcome, startOdoo } from '../../test/support/odoo.ts';
@@ -25,6 +27,8 @@ export interface DemoOptions {
   adminUrl?: string;
   windowSeconds: number;
   timeoutSeconds: number;
+  /** Create the optional helper indexes first, as `queue-job-runner optimize` does. */
+  helperIndexes: boolean;
   /** Aborted on SIGINT/SIGTERM: stop, clean up, report what was done. */
   signal: AbortSignal;
   /** Called once the server is up, so a second Ctrl-C can still stop it. */
@@ -37,6 +41,8 @@ export interface DemoResult {
 }
 
 const STATUS_EVERY_MS = 200;
+/** Odoo's HTTP workers: more than root's capacity, so capacity, not workers, limits what runs. */
+const STANDIN_WORKERS = 24;
 /** The runner is up before users create jobs, as it is in production. */
 const RUNNER_HEAD_START_MS = 300;
 
@@ -67,10 +73,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     databaseCreated = true;
     pool = new pg.Pool({ connectionString: databaseUrl, max: 4, application_name: 'qjr-demo' });
     pool.on('error', () => {});
+    if (options.helperIndexes) for (const index of sql.helperIndexes) await pool.query(index.create);
 
     odoo = await startOdoo({
       databases: { [dbName]: databaseUrl },
-      workers: 24,
+      workers: STANDIN_WORKERS,
       seed: scenario.seed,
       retryDelaySeconds: scenario.retryDelaySeconds,
       // Every job's fate and duration were decided by the seed: the expected failures are known.
@@ -83,6 +90,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       },
       durationMs: (job) => specByUuid.get(job.uuid)?.durationMs ?? 5,
     });
+    const warmed = await warmUp(odoo, dbName, STANDIN_WORKERS);
     // No ODOO_URL: the runner reads web.base.url from the database, as it does on a staging clone.
     await setWebBaseUrl(pool, odoo.url);
     const config = loadConfig({
@@ -90,12 +98,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ODOO_QUEUE_JOB_CHANNELS: scenario.channels,
       TICK_WINDOW_SECONDS: String(options.windowSeconds),
     });
-    const recorder = new Recorder(odoo, tree, pool);
+    const recorder = await Recorder.start(odoo, pool, databaseUrl);
     const logs = logSink(options.json || !out.isTTY ? (line) => err.write(`${line}\n`) : null);
     setupMs = hiRes() - started;
     say(
       `${server.description}; database ${dbName}; stand-in Odoo at ${odoo.url}; ` +
-        `ODOO_QUEUE_JOB_CHANNELS=${scenario.channels}`,
+        `ODOO_QUEUE_JOB_CHANNELS=${scenario.channels}; helper indexes: ${options.helperIndexes ? 'yes' : 'no'}`,
     );
     say(
       `${scenario.total} jobs (seed ${scenario.seed}): backlog + arrivals over ${scenario.streamMs / 1000} s, ` +
@@ -110,6 +118,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
     const ticks = scheduleTicks(config, logs.log, options.windowSeconds, stop.signal);
     await sleep(RUNNER_HEAD_START_MS, stop.signal);
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     const productionStart = hiRes();
     let produced = false;
     const producing = produce(
@@ -151,7 +161,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     display.show(snapshot, true);
     display.close();
     display = null;
-    recorder.close();
+    await recorder.close();
     if (timedOut) say(`Timed out after ${options.timeoutSeconds} s with jobs still not terminal.`);
     summary = await summarize({
       scenario,
@@ -165,9 +175,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       productionStart,
       interrupted: options.signal.aborted,
       database: `${server.description} / ${dbName}`,
+      warmUpRequests: warmed,
+      eventLoopDelayMs: {
+        p50: round2(loopDelay.percentile(50) / 1e6),
+        p99: round2(loopDelay.percentile(99) / 1e6),
+        max: round2(loopDelay.max / 1e6),
+      },
     });
+    loopDelay.disable();
   } catch (error) {
-    if (!(error instanceof Interrupted)) throw error;
+    // Interrupted: a Ctrl-C in the terminal also stops PostgreSQL, so whatever failed after it is moot.
+    if (!(error instanceof Interrupted) && !options.signal.aborted) throw error;
   } finally {
     display?.close();
     await odoo?.close({ graceMs: 2_000 }).catch(() => {});
@@ -181,6 +199,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   }
 
   const totalMs = hiRes() - started;
+  if (!summary && options.signal.aborted) say('Interrupted before there was anything to sum up.');
   if (summary) {
     for (const line of formatSummary(summary, { setupMs, totalMs })) say(line);
     if (options.json)
@@ -205,6 +224,23 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 }
 
 class Interrupted extends Error {}
+
+/**
+ * A running Odoo's workers hold their database connections already; the stand-in's open theirs on
+ * first use (SCRAM authentication, a few ms of CPU each). One concurrent request per worker for a job
+ * that does not exist (answered 200, not taken) opens them all before the clock starts.
+ */
+async function warmUp(odoo: OdooStandin, db: string, workers: number): Promise<number> {
+  await Promise.all(
+    Array.from({ length: workers }, async () => {
+      const response = await fetch(odoo.runjobUrl(db, 'warm-up'));
+      await response.arrayBuffer();
+    }),
+  );
+  return workers;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 interface ScheduledTicks {
   started: number;

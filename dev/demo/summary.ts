@@ -5,16 +5,19 @@ import type { TickSummary } from '../../shared/tick.ts';
 import type { OdooStandin } from '../../test/support/odoo.ts';
 import { type Distribution, distribution } from '../stats.ts';
 import type { Committed } from './producer.ts';
-import type { Attempt, Recorder } from './recorder.ts';
+import { type Attempt, lastBefore, type Recorder } from './recorder.ts';
 import type { Scenario } from './scenario.ts';
 
 export const PICKUP_METHOD =
   'runjob request arrival at the stand-in minus the moment the job became runnable: its INSERT commit ' +
   'returning to the producer, its eta (read from the row), its parent finishing (chain), or the new eta ' +
-  'after a postponement; and if a channel it needs was full, the moment a job there ended and freed a ' +
-  'slot. Clock: this process (runner, stand-in and producer share it). Throttled channel excluded.';
+  'after a postponement; or later, if a channel it needs was full, the moment a job there ended and ' +
+  'freed a slot (a job holds its slot from its claim, seen as its NOTIFY on a connection of ours, to ' +
+  'its end). Clock: this process (runner, stand-in and producer share it). Throttled channel excluded.';
 export const QUEUE_WAIT_METHOD =
   'the same without the free-slot rule: runnable → request, time spent waiting for capacity included.';
+
+export type Cause = 'created' | 'eta' | 'released' | 'retry' | 'slot';
 
 export interface DemoSummary {
   ok: boolean;
@@ -29,6 +32,11 @@ export interface DemoSummary {
   runMs: number;
   throughput: number;
   pickupLatencyMs: Distribution & { method: string };
+  /** The same, split by what made the job runnable (a free slot counts when it came last). */
+  pickupByCause: Partial<Record<Cause, Distribution>>;
+  pickupByChannel: Record<string, Distribution>;
+  /** Where the pickup time goes: runnable → claim committed (the runner's reaction), claim → request. */
+  pickupSplitMs: { toClaim: Distribution; claimToRequest: Distribution };
   queueWaitMs: Distribution & { method: string };
   channels: { name: string; capacity: number | null; peakRunning: number; withinCapacity: boolean }[];
   failures: { expected: number; actual: number; unexpected: number; missing: number };
@@ -47,6 +55,8 @@ export interface DemoSummary {
     errors: string[];
   };
   standin: { requests: number; notTaken: number };
+  /** This process runs the runner, the stand-in and the producer: a busy event loop delays them all. */
+  eventLoopDelayMs: { p50: number; p99: number; max: number };
 }
 
 export interface SummaryInput {
@@ -61,6 +71,9 @@ export interface SummaryInput {
   productionStart: number;
   interrupted: boolean;
   database: string;
+  eventLoopDelayMs: DemoSummary['eventLoopDelayMs'];
+  /** Requests sent to warm the stand-in's workers up before the run (not taken, not counted below). */
+  warmUpRequests: number;
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
@@ -91,8 +104,17 @@ export async function summarize(input: SummaryInput): Promise<DemoSummary> {
     taken(uuid).find((a) => a.finalState === 'done')?.finishedAt ?? null;
 
   // Pickup latency and queue wait, per try.
+  recorder.resolveClaims((uuid) => {
+    const job = committed.get(uuid);
+    return job?.spec.role === 'chain' && chain[0] !== job ? 2 : 1;
+  });
+  const slots = recorder.slotsFreed(tree, (uuid) => committed.get(uuid)?.spec.channel);
   const pickup: number[] = [];
+  const reaction: number[] = [];
+  const dispatch: number[] = [];
   const wait: number[] = [];
+  const byCause = new Map<Cause, number[]>();
+  const byChannel = new Map<string, number[]>();
   let lastTerminalAt = input.productionStart;
   for (const job of committed.values()) {
     const attempts = taken(job.uuid);
@@ -105,9 +127,27 @@ export async function summarize(input: SummaryInput): Promise<DemoSummary> {
     attempts.forEach((attempt: Attempt, k: number) => {
       const runnable = k === 0 ? firstRunnable(job, chain, doneAt) : attempts[k - 1]!.retryEta;
       if (runnable === null) return;
-      const slot = Math.max(...limits.map((limit) => recorder.lastSlotFreed(limit.name, attempt.requestAt)));
-      pickup.push(Math.max(0, attempt.requestAt - Math.max(runnable, slot)));
+      // A slot that opened before this job's claim, in a channel it needs that was full.
+      const slot = Math.max(...limits.map((limit) => lastBefore(slots.get(limit.name), attempt.claimAt)));
+      const ready = Math.max(runnable, slot);
+      const latency = Math.max(0, attempt.requestAt - ready);
+      pickup.push(latency);
+      reaction.push(Math.max(0, attempt.claimAt - ready));
+      dispatch.push(attempt.requestAt - attempt.claimAt);
       wait.push(Math.max(0, attempt.requestAt - runnable));
+      const cause: Cause =
+        slot > runnable
+          ? 'slot'
+          : k > 0
+            ? 'retry'
+            : job.spec.role === 'chain' && chain[0] !== job
+              ? 'released'
+              : job.eta !== null && job.eta > job.committedAt
+                ? 'eta'
+                : 'created';
+      byCause.set(cause, [...(byCause.get(cause) ?? []), latency]);
+      const channel = normalizeChannel(job.spec.channel);
+      byChannel.set(channel, [...(byChannel.get(channel) ?? []), latency]);
     });
   }
 
@@ -184,6 +224,13 @@ export async function summarize(input: SummaryInput): Promise<DemoSummary> {
     runMs: Math.round(runMs),
     throughput: round(terminal / (runMs / 1000)),
     pickupLatencyMs: { ...distribution(pickup), method: PICKUP_METHOD },
+    pickupByCause: Object.fromEntries([...byCause].map(([cause, values]) => [cause, distribution(values)])),
+    pickupByChannel: Object.fromEntries(
+      [...byChannel]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([channel, values]) => [channel, distribution(values)]),
+    ),
+    pickupSplitMs: { toClaim: distribution(reaction), claimToRequest: distribution(dispatch) },
     queueWaitMs: { ...distribution(wait), method: QUEUE_WAIT_METHOD },
     channels,
     failures: { expected: expectedFailed.size, actual: failedUuids.length, unexpected, missing },
@@ -210,7 +257,11 @@ export async function summarize(input: SummaryInput): Promise<DemoSummary> {
       outcomes,
       errors: [...new Set(totals.flatMap((t) => t.errors))],
     },
-    standin: { requests: counts.requests, notTaken: counts.notTaken },
+    standin: {
+      requests: counts.requests - input.warmUpRequests,
+      notTaken: counts.notTaken - input.warmUpRequests,
+    },
+    eventLoopDelayMs: input.eventLoopDelayMs,
   };
   summary.ok =
     !input.interrupted &&
@@ -259,6 +310,21 @@ export function formatSummary(s: DemoSummary, elapsed: { setupMs: number; totalM
   lines.push(
     `  pickup      p50 ${ms(p.p50)} · p95 ${ms(p.p95)} · p99 ${ms(p.p99)} · max ${ms(p.max)} (n=${p.n} tries)`,
   );
+  lines.push(
+    `              by cause: ${Object.entries(s.pickupByCause)
+      .map(([cause, d]) => `${cause} p50 ${ms(d.p50)} p99 ${ms(d.p99)} (n=${d.n})`)
+      .join(' · ')}`,
+  );
+  lines.push(
+    `              by channel: ${Object.entries(s.pickupByChannel)
+      .map(([channel, d]) => `${channel.replace(/^root\./, '')} p50 ${ms(d.p50)} p99 ${ms(d.p99)}`)
+      .join(' · ')}`,
+  );
+  const split = s.pickupSplitMs;
+  lines.push(
+    `              split: runnable → claim committed p50 ${ms(split.toClaim.p50)} p99 ${ms(split.toClaim.p99)}` +
+      ` · claim → request p50 ${ms(split.claimToRequest.p50)} p99 ${ms(split.claimToRequest.p99)}`,
+  );
   lines.push(...wrap(`how: ${p.method}`, 96, '              '));
   const w = s.queueWaitMs;
   lines.push(
@@ -299,6 +365,11 @@ export function formatSummary(s: DemoSummary, elapsed: { setupMs: number; totalM
   );
   if (r.errors.length > 0) lines.push(`  errors      ${r.errors.join(' | ')}`);
   lines.push(`  stand-in    ${s.standin.requests} requests, ${s.standin.notTaken} not taken`);
+  const delay = s.eventLoopDelayMs;
+  lines.push(
+    `  event loop  delay p50 ${ms(delay.p50)} · p99 ${ms(delay.p99)} · max ${ms(delay.max)} ` +
+      '(runner, stand-in and producer share this process and its loop)',
+  );
   lines.push(`  database    ${s.database}`);
   lines.push(
     `  time        ${(elapsed.totalMs / 1000).toFixed(1)} s in all (setup ${(elapsed.setupMs / 1000).toFixed(1)} s)` +
