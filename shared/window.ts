@@ -50,6 +50,8 @@ export interface ServeOptions {
 export const POLL_MS = 5000;
 /** Notifications arriving this close together share one pass. */
 export const COALESCE_MS = 2;
+/** A lost LISTEN connection is reopened at most this often. */
+const RELISTEN_MS = 1000;
 /** The sweep runs with the first pass and then at most this often. */
 export const SWEEP_EVERY_MS = 1000;
 /** How often the upstream-runner lock is checked inside a window. */
@@ -88,10 +90,15 @@ class Listener {
       this.notified = true;
       this.wake?.();
     });
-    client.on('error', () => {
-      // The connection died: polling goes on; the next tick listens again.
+    // The connection died (terminated, network): wake the loop, which passes to catch up and listens again.
+    const lost = () => {
+      if (this.client !== client) return;
       this.client = null;
-    });
+      this.notified = true;
+      this.wake?.();
+    };
+    client.on('error', lost);
+    client.on('end', lost);
     await client.connect();
     await client.query(sql.listen);
     this.client = client;
@@ -163,13 +170,14 @@ export async function serve(
   let backoffUntil = 0;
   let lastSweep = 0;
   let lastUpstreamCheck = 0;
+  let lastListen = 0;
+  let detected = false;
 
   const settle = (report: DispatchReport) => {
     for (const { job, outcome } of report.results) {
       if (outcome === null) continue;
       summary.outcomes[outcome.kind] += 1;
-      if (outcome.kind === 'accepted' || outcome.kind === 'failed' || outcome.kind === 'running')
-        summary.dispatched += 1;
+      if (delivered(outcome)) summary.dispatched += 1;
       if (outcome.kind === 'failed')
         log.warning('job failed in Odoo', { uuid: job.uuid, channel: job.channel, outcome: 'failed' });
       else log.debug('job dispatched', { uuid: job.uuid, channel: job.channel, outcome: outcome.kind });
@@ -213,9 +221,10 @@ export async function serve(
     }
     if (now - lastSweep >= SWEEP_EVERY_MS) {
       lastSweep = now;
-      if (summary.passes === 1) {
+      if (!detected) {
         lockTable = await findLockTable(pool);
         indexed = await helperIndexesPresent(pool);
+        detected = true;
       }
       const swept = await sweep(
         pool,
@@ -264,15 +273,36 @@ export async function serve(
 
   let nextWake: number | null = null;
   let morePending = false;
-  try {
-    if (options.windowSeconds > 0) {
-      try {
-        await listener.open(target.databaseUrl);
-      } catch (error) {
-        log.warning(`LISTEN failed, polling every ${POLL_MS / 1000} s instead: ${errorMessage(error)}`);
-      }
+
+  /** (Re)opens the LISTEN connection, at most once a second; polling covers the gaps. */
+  const listen = async () => {
+    if (options.windowSeconds === 0 || listener.listening || Date.now() - lastListen < RELISTEN_MS) return;
+    lastListen = Date.now();
+    try {
+      await listener.open(target.databaseUrl);
+    } catch (error) {
+      log.warning(`LISTEN failed, polling every ${POLL_MS / 1000} s meanwhile: ${errorMessage(error)}`);
     }
+  };
+
+  /** Waits for the next reason to pass: a notification, the next eta or pause end, the poll, the back-off. */
+  const waitForWork = async () => {
+    if (Date.now() < backoffUntil) {
+      // Backing off: notifications do not shorten it.
+      await sleep(Math.min(backoffUntil, deadline) - Date.now());
+      return;
+    }
+    if (morePending) return;
+    const wake = nextWake === null ? Number.POSITIVE_INFINITY : nextWake + 5;
+    // Not listening (lost, or failed to open): come back when it may be reopened.
+    const relisten = listener.listening ? Number.POSITIVE_INFINITY : lastListen + RELISTEN_MS;
+    await listener.wait(Math.min(deadline, Date.now() + POLL_MS, wake, relisten), options.signal);
+    if (listener.notified) await sleep(COALESCE_MS);
+  };
+
+  try {
     for (;;) {
+      await listen();
       listener.notified = false;
       try {
         await pass();
@@ -287,17 +317,8 @@ export async function serve(
           backoffUntil = Date.now() + backoff;
         }
       }
-      if (options.windowSeconds === 0 || options.signal?.aborted) break;
-      if (Date.now() >= deadline) break;
-      // Next pass: now if the last one was cut by the limit, else at the first wake-up.
-      if (!morePending || Date.now() < backoffUntil) {
-        let until = Math.min(deadline, Date.now() + POLL_MS);
-        if (nextWake !== null) until = Math.min(until, nextWake + 5);
-        if (Date.now() < backoffUntil) until = Math.max(Math.min(deadline, backoffUntil), Date.now());
-        await listener.wait(until, options.signal);
-        if (Date.now() < backoffUntil) await sleep(Math.min(backoffUntil, deadline) - Date.now());
-        if (listener.notified) await sleep(COALESCE_MS);
-      }
+      if (options.windowSeconds === 0 || options.signal?.aborted || Date.now() >= deadline) break;
+      await waitForWork();
       if (Date.now() >= deadline || options.signal?.aborted) break;
     }
     await Promise.all(inflight);

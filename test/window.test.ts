@@ -145,3 +145,26 @@ describe('window', () => {
     await fixture.odoo.waitFor(() => fixture.odoo.counts().inFlight === 0, 5000);
   });
 });
+
+describe('window resilience', () => {
+  const { db, odoo } = { db: () => fixture.db, odoo: () => fixture.odoo };
+
+  it('listens again after its LISTEN connection is killed, and keeps picking jobs up fast', async () => {
+    const config = testConfig({ databaseUrl: db().url, windowSeconds: 5 });
+    const running = tick(config, silentLogger);
+    await sleep(400);
+    const killed = await db().pool.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE application_name = 'queue-job-runner' AND datname = current_database() AND query ILIKE 'LISTEN%'`,
+    );
+    expect(killed.rowCount).toBe(1);
+    await sleep(1800);
+    const job = await createJob(db().pool);
+    const committed = Date.now();
+    await odoo().waitFor(() => odoo().takenCount(job.uuid) === 1, 2500);
+    const pickup = (odoo().requests.find((r) => r.uuid === job.uuid)?.at ?? 0) - committed;
+    console.log(`pickup after the LISTEN connection was killed and reopened: ${pickup} ms`);
+    expect(pickup).toBeLessThan(500);
+    expect((await running).ok).toBe(true);
+  }, 12_000);
+});
