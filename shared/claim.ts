@@ -26,7 +26,7 @@ export interface ClaimResult {
   skipped: number;
   /** Whether the baton was the root channel row (false: the advisory-lock fallback was used). */
   rootBaton: boolean;
-  /** Whether another pass right away may claim more (the read or the claim hit its limit). */
+  /** Whether another pass right away may claim more (the claim hit the pass limit). */
   more: boolean;
 }
 
@@ -121,14 +121,12 @@ export async function claimPass(
         ? limit
         : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
     let due: Candidate[] = [];
-    let truncated = false;
     let nextEta: number | null = null;
     if (!closed.some((c) => c.name === 'root') && rootFree > 0) {
       const eta = await client.query<{ eta: number }>(sql.nextEta);
       nextEta = eta.rows[0]?.eta ?? null;
-      // Per channel (index) no channel can take more than root's free capacity; in one ordered read
-      // (scan), a few times that lets several open channels show their heads in one pass.
-      const rows = Math.min(limit, indexed ? rootFree : Math.max(4 * rootFree, 100));
+      // No channel can take more than root's free room in one pass: that many per raw channel.
+      const rows = Math.min(limit, rootFree);
       const read = await client.query<Candidate>({
         ...(indexed ? sql.candidatesByIndex : sql.candidatesByScan),
         values: [
@@ -138,7 +136,6 @@ export async function claimPass(
         ],
       });
       due = read.rows;
-      truncated = !indexed && read.rows.length === rows;
     }
 
     const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
@@ -162,8 +159,8 @@ export async function claimPass(
       wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
       skipped: planned.jobs.length - claimed.length,
       rootBaton,
-      // The read was cut at its row limit and this pass made progress: the next pass may find more.
-      more: claimed.length >= limit || (truncated && claimed.length > 0),
+      // The claim hit the pass limit: the next pass may find more right away.
+      more: claimed.length >= limit,
     };
   });
 }

@@ -112,18 +112,21 @@ function open(column: string): string {
 }
 
 /**
- * Due pending jobs of open channels, the first $1 in OCA order (never wait_dependencies: only state =
- * 'pending' is read). Without the helper indexes: one pass over the pending rows with a bounded top-$1
- * sort; the done rows never enter, whatever their number. A busy channel can fill the $1 rows: the
- * next pass, which finds it full and leaves it out, reads the others.
+ * Due pending jobs of open channels: the first $1 of each raw channel in OCA order (never
+ * wait_dependencies: only state = 'pending' is read). Without the helper indexes: one pass over the
+ * pending rows of open channels, ranked per channel, so a busy channel cannot hide the others; the done
+ * rows never enter, whatever their number. The ranking sorts those rows: linear-logarithmic in the
+ * backlog, which is what the helper indexes remove.
  */
 export const candidatesByScan = {
   name: 'qjr_candidates_scan',
   text: `
-SELECT ${candidateColumns} FROM queue_job j
-WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc') AND ${open('j.channel')}
-ORDER BY coalesce(j.priority, 10), j.date_created, j.id
-LIMIT $1`,
+SELECT id, uuid, channel, priority, "dateCreated", eta FROM (
+  SELECT ${candidateColumns}, row_number() OVER (PARTITION BY j.channel COLLATE "C"
+    ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
+  FROM queue_job j
+  WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc') AND ${open('j.channel')}
+) ranked WHERE rank <= $1`,
 };
 
 /**

@@ -1,0 +1,203 @@
+// What every benchmark needs: the PostgreSQL server (embedded, 127.0.0.1 only), fresh Odoo-shaped
+// databases, the runner in a child process of its own (so its CPU and memory are its own), and the CPU
+// time PostgreSQL spent.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createDatabase, createTemplate, type TestDatabase, uniqueDatabaseName } from '../test/support/db.ts';
+import { type PostgresServer, startEmbeddedPostgres } from '../test/support/postgres.ts';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const REPO_DIR = dirname(BENCH_DIR);
+
+/** One figure a benchmark measured, with its target when the issue sets one. */
+export interface Figure {
+  bench: string;
+  name: string;
+  value: number;
+  unit: string;
+  /** The target and which way it goes: `min` = at least, `max` = at most. */
+  target?: { value: number; kind: 'min' | 'max' };
+  note?: string;
+}
+
+export interface BenchContext {
+  server: PostgresServer;
+  /** A fresh database with Odoo 17's queue_job schema; closed (dropped) by the caller. */
+  database(prefix: string, poolMax?: number): Promise<TestDatabase>;
+  /** CPU seconds (user + system) PostgreSQL's processes have used so far. */
+  postgresCpuSeconds(): number;
+  log(line: string): void;
+}
+
+export async function startBenchServer(log: (line: string) => void): Promise<BenchContext> {
+  // Test settings (fsync and synchronous_commit off): the figures are the runner's, not the disk's.
+  const server = await startEmbeddedPostgres({ maxConnections: 400 });
+  await createTemplate(server.adminUrl);
+  const port = Number(new URL(server.adminUrl).port);
+  const postmaster = findPostmaster(port);
+  return {
+    server,
+    database: (prefix, poolMax = 10) =>
+      createDatabase(server.adminUrl, uniqueDatabaseName(prefix), { poolMax }),
+    postgresCpuSeconds: () => (postmaster === null ? Number.NaN : processTreeCpuSeconds(postmaster)),
+    log,
+  };
+}
+
+/** The postmaster listening on `port` (its command line says `-p <port>`). */
+function findPostmaster(port: number): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      const at = cmdline.indexOf('-p');
+      if (cmdline[0]?.endsWith('postgres') && at >= 0 && cmdline[at + 1] === String(port))
+        return Number(entry);
+    } catch {
+      // The process went away while we looked.
+    }
+  }
+  return null;
+}
+
+/** utime + stime of a process and its live children, from /proc (Linux), in seconds. */
+function processTreeCpuSeconds(root: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(entry);
+      if (pid !== root && Number(fields[1]) !== root) continue;
+      total += (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      // Gone.
+    }
+  }
+  return total;
+}
+
+/** What the runner child (tick-child.ts) reports when it is done. */
+export interface ChildResult {
+  event: 'result';
+  processStart: number;
+  importedAt: number;
+  tickStartAt: number;
+  tickDoneAt: number;
+  ticks: { passes: number; claimed: number; dispatched: number; ok: boolean; errors: string[] }[];
+  cpuUserMs: number;
+  cpuSystemMs: number;
+  maxRssKb: number;
+  /** Peaks sampled every 50 ms in the child, MB. */
+  peakMb: { heapUsed: number; external: number; arrayBuffers: number };
+}
+
+export interface RunnerChild {
+  process: ChildProcess;
+  /** Resolves with the tick start time (epoch ms) once the child has loaded and starts ticking. */
+  started: Promise<number>;
+  result: Promise<ChildResult>;
+  stop(): void;
+}
+
+export interface RunnerChildOptions {
+  env: Record<string, string>;
+  ticks?: number;
+  windowSeconds: number;
+  /** `ts`: the sources through Node's type stripping; `dist`: a tsc build (bench/dist). */
+  entry?: 'ts' | 'dist';
+}
+
+/** Starts `node bench/tick-child.ts`: one process running `ticks` concurrent tick() calls. */
+export function spawnRunner(options: RunnerChildOptions): RunnerChild {
+  const child = spawn(
+    process.execPath,
+    [
+      join(BENCH_DIR, 'tick-child.ts'),
+      '--ticks',
+      String(options.ticks ?? 1),
+      '--window',
+      String(options.windowSeconds),
+      '--entry',
+      options.entry ?? 'ts',
+    ],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        LOG_LEVEL: 'error',
+        // Profiling hook: BENCH_RUNNER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench …
+        ...(process.env.BENCH_RUNNER_NODE_OPTIONS
+          ? { NODE_OPTIONS: process.env.BENCH_RUNNER_NODE_OPTIONS }
+          : {}),
+        ...options.env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  const lines = createInterface({ input: child.stdout! });
+  let onStart: (at: number) => void = () => {};
+  const started = new Promise<number>((resolve) => {
+    onStart = resolve;
+  });
+  const result = new Promise<ChildResult>((resolve, reject) => {
+    lines.on('line', (line) => {
+      let message: { event?: string; at?: number };
+      try {
+        message = JSON.parse(line) as { event?: string; at?: number };
+      } catch {
+        return; // the runner's own log lines go to stdout too; only ours are JSON with `event`
+      }
+      if (message.event === 'start') onStart(message.at!);
+      if (message.event === 'result') resolve(message as ChildResult);
+    });
+    child.on('exit', (code) => reject(new Error(`runner child exited with ${code}: ${stderr}`)));
+  });
+  return { process: child, started, result, stop: () => child.kill('SIGTERM') };
+}
+
+let built: Promise<boolean> | null = null;
+
+/**
+ * tsc into bench/dist (ignored by git like every dist/), as `npm run build` does into dist/: the runner
+ * as Cloud Run runs it. Once per bench run; false when nothing was emitted.
+ */
+export function buildOnce(ctx: BenchContext): Promise<boolean> {
+  built ??= (async () => {
+    const started = Date.now();
+    const tsc = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+    const outDir = join(BENCH_DIR, 'dist');
+    try {
+      await promisify(execFile)(
+        process.execPath,
+        [tsc, '-p', join(REPO_DIR, 'tsconfig.build.json'), '--outDir', outDir],
+        { cwd: REPO_DIR },
+      );
+    } catch (error) {
+      // Type errors (someone's work in progress) still emit; only a missing output matters here.
+      ctx.log(`tsc reported errors (${String(error).split('\n')[0]}); using what it emitted`);
+    }
+    const ok = existsSync(join(outDir, 'shared', 'tick.js'));
+    ctx.log(
+      ok
+        ? `built ${outDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`
+        : 'no build output: the runner child uses the .ts sources',
+    );
+    return ok;
+  })();
+  return built;
+}
+
+export function round(value: number, digits = 1): number {
+  return Math.round(value * 10 ** digits) / 10 ** digits;
+}

@@ -1,0 +1,130 @@
+// (a) Claim + dispatch throughput: N pending jobs, a stand-in that does no work (durationMs 0,
+// latencyMs 0) and a large capacity (root:200); the runner process runs 1, then 8 concurrent ticks in
+// window mode until the stand-in has taken every job. jobs/s = N / (last runjob request − tick start).
+// The runner is alone in its process, so its CPU per job is its own; the stand-in (this process) and
+// PostgreSQL are measured too, since all three share this machine's cores.
+import { cpus } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import { hiRes } from '../dev/stats.ts';
+import * as sql from '../shared/sql.ts';
+import { createJobs } from '../test/support/jobs.ts';
+import { startOdoo } from '../test/support/odoo.ts';
+import { type BenchContext, buildOnce, type Figure, round, spawnRunner } from './common.ts';
+
+const JOBS = 10_000;
+const CAPACITY = 200;
+const TIME_LIMIT_MS = 90_000;
+
+export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
+  const figures: Figure[] = [];
+  // The runner as deployed (tsc output) when it builds; its memory then has no type stripper in it.
+  const entry = (await buildOnce(ctx)) ? 'dist' : 'ts';
+  for (const ticks of [1, 8]) figures.push(...(await run(ctx, ticks, entry, false)));
+  // The same with the optional helper indexes: how much of the cost is the pass's candidate read.
+  figures.push(...(await run(ctx, 1, entry, true)));
+  return figures;
+}
+
+async function run(
+  ctx: BenchContext,
+  ticks: number,
+  entry: 'ts' | 'dist',
+  indexed: boolean,
+): Promise<Figure[]> {
+  const db = await ctx.database(`bench_throughput_${ticks}`);
+  await createJobs(db.pool, JOBS, { channel: ['root', 'root.a', 'root.b', 'root.c'], priority: [5, 10, 15] });
+  if (indexed) for (const index of sql.helperIndexes) await db.pool.query(index.create);
+  await db.pool.query('VACUUM ANALYZE queue_job');
+  // As many Odoo workers as capacity; each opens its connection before the clock starts (warm Odoo).
+  const odoo = await startOdoo({
+    databases: { [db.name]: db.url },
+    workers: CAPACITY,
+    durationMs: 0,
+    latencyMs: 0,
+  });
+  await Promise.all(
+    Array.from({ length: CAPACITY }, async () =>
+      (await fetch(odoo.runjobUrl(db.name, 'warm-up'))).arrayBuffer(),
+    ),
+  );
+  const warmUp = odoo.counts().requests;
+  let lastRequest = 0;
+  odoo.events.on('request', () => {
+    lastRequest = hiRes();
+  });
+
+  const runner = spawnRunner({
+    env: { DATABASE_URL: db.url, ODOO_URL: odoo.url, ODOO_QUEUE_JOB_CHANNELS: `root:${CAPACITY}` },
+    ticks,
+    entry,
+    windowSeconds: Math.ceil(TIME_LIMIT_MS / 1000) + 10,
+  });
+  let completed = true;
+  const cpuBefore = process.cpuUsage();
+  const pgBefore = ctx.postgresCpuSeconds();
+  let tickStart = 0;
+  let taken = 0;
+  try {
+    tickStart = await runner.started;
+    await odoo
+      .waitFor(() => odoo.counts().taken >= JOBS, TIME_LIMIT_MS, `${JOBS} jobs taken`)
+      .catch(() => {
+        completed = false;
+      });
+    taken = odoo.counts().taken;
+  } finally {
+    runner.stop();
+  }
+  const result = await runner.result;
+  const standinCpu = process.cpuUsage(cpuBefore);
+  const pgCpuMs = (ctx.postgresCpuSeconds() - pgBefore) * 1000;
+  await odoo.waitFor(() => odoo.counts().inFlight === 0, 10_000).catch(() => {});
+  await delay(100);
+  await odoo.close();
+  await db.close();
+
+  const seconds = (lastRequest - tickStart) / 1000;
+  const rate = round(taken / seconds, 0);
+  const runnerCpuMs = result.cpuUserMs + result.cpuSystemMs;
+  const passes = result.ticks.reduce((n, t) => n + t.passes, 0);
+  const claimed = result.ticks.reduce((n, t) => n + t.claimed, 0);
+  const perJob = (ms: number) => round((ms / taken) * 1000, 0);
+  const requests = odoo.counts().requests - warmUp;
+  const label = `${ticks} tick${ticks > 1 ? 's' : ''}${indexed ? ', helper indexes' : ''}`;
+  ctx.log(
+    `${label}: ${taken}/${JOBS} jobs taken in ${round(seconds, 2)} s = ${rate} jobs/s${completed ? '' : ' (time limit hit)'}; ` +
+      `${passes} passes, ${claimed} claimed, ${requests} runjob requests; ` +
+      `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, ` +
+      `PostgreSQL ${perJob(pgCpuMs)} µs; runner (${entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
+      `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB)`,
+  );
+  const runnerBound = round((taken / runnerCpuMs) * 1000, 0);
+  return [
+    {
+      bench: 'throughput',
+      name: `claim+dispatch, ${label} (no-work stand-in)`,
+      value: rate,
+      unit: 'jobs/s',
+      target: { value: 5000, kind: 'min' },
+      note:
+        `${taken} jobs, root:${CAPACITY}; runner, stand-in and PostgreSQL share ${cpus().length} cores; ` +
+        `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, PostgreSQL ${perJob(pgCpuMs)} µs`,
+    },
+    {
+      bench: 'throughput',
+      name: `runner CPU bound, ${label} (jobs per runner CPU-second)`,
+      value: runnerBound,
+      unit: 'jobs/s',
+      target: { value: 5000, kind: 'min' },
+      note: 'what the runner process alone could sustain with a core to itself: jobs / its own CPU time',
+    },
+    {
+      bench: 'throughput',
+      name: `peak RSS, runner under load (${label})`,
+      value: round(result.maxRssKb / 1024),
+      unit: 'MB',
+      target: { value: 100, kind: 'max' },
+      note: `peak JS heap used ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB (sampled every 50 ms)`,
+    },
+  ];
+}

@@ -1,0 +1,79 @@
+// The runner as production runs it, alone in its process: load the configuration from the environment,
+// run `--ticks` concurrent tick() calls with `--window` seconds, report timings, CPU and peak RSS as one
+// JSON line on stdout. SIGTERM ends the window early (the tick's own abort path).
+//   node bench/tick-child.ts --ticks 1 --window 0 --entry ts|dist
+// Imports only Node built-ins before the entry, so a cold start measures the runner's own modules.
+import { parseArgs } from 'node:util';
+
+const now = () => performance.timeOrigin + performance.now();
+
+const { values } = parseArgs({
+  options: {
+    ticks: { type: 'string', default: '1' },
+    window: { type: 'string', default: '0' },
+    entry: { type: 'string', default: 'ts' },
+  },
+});
+const base = values.entry === 'dist' ? './dist/shared' : '../shared';
+const ext = values.entry === 'dist' ? 'js' : 'ts';
+
+type TickModule = typeof import('../shared/tick.ts');
+type ConfigModule = typeof import('../shared/config.ts');
+type LogModule = typeof import('../shared/log.ts');
+
+const [{ tick }, { loadConfig }, { createLogger }] = (await Promise.all([
+  import(`${base}/tick.${ext}`),
+  import(`${base}/config.${ext}`),
+  import(`${base}/log.${ext}`),
+])) as [TickModule, ConfigModule, LogModule];
+const importedAt = now();
+
+const config = loadConfig(process.env);
+const log = createLogger({ level: config.logLevel, write: (line) => process.stderr.write(`${line}\n`) });
+const abort = new AbortController();
+process.on('SIGTERM', () => abort.abort());
+
+// Peak heap and off-heap memory, sampled: maxRSS says how much, these say where.
+const peak = { heapUsed: 0, external: 0, arrayBuffers: 0 };
+const sampler = setInterval(() => {
+  const usage = process.memoryUsage();
+  peak.heapUsed = Math.max(peak.heapUsed, usage.heapUsed);
+  peak.external = Math.max(peak.external, usage.external);
+  peak.arrayBuffers = Math.max(peak.arrayBuffers, usage.arrayBuffers);
+}, 50);
+sampler.unref();
+
+const tickStartAt = now();
+process.stdout.write(`${JSON.stringify({ event: 'start', at: tickStartAt })}\n`);
+const summaries = await Promise.all(
+  Array.from({ length: Number(values.ticks) }, () =>
+    tick(config, log, { windowSeconds: Number(values.window), signal: abort.signal }),
+  ),
+);
+const tickDoneAt = now();
+const cpu = process.cpuUsage();
+process.stdout.write(
+  `${JSON.stringify({
+    event: 'result',
+    processStart: performance.timeOrigin,
+    importedAt,
+    tickStartAt,
+    tickDoneAt,
+    ticks: summaries.map((summary) => ({
+      passes: summary.targets.reduce((n, t) => n + t.passes, 0),
+      claimed: summary.targets.reduce((n, t) => n + t.claimed, 0),
+      dispatched: summary.targets.reduce((n, t) => n + t.dispatched, 0),
+      ok: summary.ok,
+      errors: summary.targets.flatMap((t) => t.errors),
+    })),
+    cpuUserMs: cpu.user / 1000,
+    cpuSystemMs: cpu.system / 1000,
+    maxRssKb: process.resourceUsage().maxRSS,
+    peakMb: {
+      heapUsed: Math.round(peak.heapUsed / 2 ** 20),
+      external: Math.round(peak.external / 2 ** 20),
+      arrayBuffers: Math.round(peak.arrayBuffers / 2 ** 20),
+    },
+  })}\n`,
+);
+process.exit(0);
