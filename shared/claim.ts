@@ -120,35 +120,25 @@ export async function claimPass(
       tree.root.capacity === null
         ? limit
         : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
-    let planned = plan({ tree, now, running, failedChannels, due: [], waiting, pausedUntil, limit });
+    let due: Candidate[] = [];
     let nextEta: number | null = null;
     if (!closed.some((c) => c.name === 'root') && rootFree > 0) {
       const eta = await client.query<{ eta: number }>(sql.nextEta);
       nextEta = eta.rows[0]?.eta ?? null;
-      const exclude = [
-        closed.flatMap((c) => sql.spellings(c.name)),
-        closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
-      ];
-      const read = async (statement: { name: string; text: string }, rows: number) => {
-        const result = await client.query<Candidate>({ ...statement, values: [rows, ...exclude] });
-        return { rows: result.rows, full: result.rowCount === rows };
-      };
-      const planFrom = (due: Candidate[]) =>
-        plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
       // No channel can take more than root's free room in one pass: that many per raw channel.
-      const perChannel = Math.min(limit, rootFree);
-      if (indexed) planned = planFrom((await read(sql.candidatesByIndex, perChannel)).rows);
-      else {
-        // First the cheap read: the backlog's first rows in OCA order (a bounded top-N sort). It settles
-        // the pass when it was the whole backlog or filled root; otherwise a busy channel may be hiding
-        // the others, and the read ranked per channel (a full sort of the open backlog) decides.
-        const top = await read(sql.candidatesTopByScan, Math.min(limit, Math.max(4 * rootFree, 100)));
-        planned = planFrom(top.rows);
-        if (top.full && planned.jobs.length < perChannel) {
-          planned = planFrom((await read(sql.candidatesByScan, perChannel)).rows);
-        }
-      }
+      const rows = Math.min(limit, rootFree);
+      const read = await client.query<Candidate>({
+        ...(indexed ? sql.candidatesByIndex : sql.candidatesByScan),
+        values: [
+          rows,
+          closed.flatMap((c) => sql.spellings(c.name)),
+          closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
+        ],
+      });
+      due = read.rows;
     }
+
+    const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
 
     let claimed: ClaimedJob[] = [];
     if (planned.jobs.length > 0) {

@@ -112,19 +112,6 @@ function open(column: string): string {
 }
 
 /**
- * Due pending jobs of open channels, the first $1 of the whole backlog in OCA order: one pass over the
- * pending rows with a bounded top-$1 sort. Cheap, but a busy channel can fill it: see candidatesByScan.
- */
-export const candidatesTopByScan = {
-  name: 'qjr_candidates_top_scan',
-  text: `
-SELECT ${candidateColumns} FROM queue_job j
-WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc') AND ${open('j.channel')}
-ORDER BY coalesce(j.priority, 10), j.date_created, j.id
-LIMIT $1`,
-};
-
-/**
  * Due pending jobs of open channels: the first $1 of each raw channel in OCA order (never
  * wait_dependencies: only state = 'pending' is read). Without the helper indexes: one pass over the
  * pending rows of open channels, ranked per channel, so a busy channel cannot hide the others; the done
