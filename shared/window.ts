@@ -50,6 +50,8 @@ export interface ServeOptions {
 export const POLL_MS = 5000;
 /** Notifications arriving this close together share one pass. */
 export const COALESCE_MS = 2;
+/** A pass slower than this without the helper indexes earns one hint per tick to create them. */
+const SLOW_PASS_MS = 150;
 /** A lost LISTEN connection is reopened at most this often. */
 const RELISTEN_MS = 1000;
 /** The sweep runs with the first pass and then at most this often. */
@@ -172,6 +174,7 @@ export async function serve(
   let lastUpstreamCheck = 0;
   let lastListen = 0;
   let detected = false;
+  let slowPassReported = false;
 
   const settle = (report: DispatchReport) => {
     for (const { job, outcome } of report.results) {
@@ -255,7 +258,16 @@ export async function serve(
     }
     if (Date.now() < backoffUntil) return;
     dispatcher ??= await openDispatcher(runtime, config);
+    const passStarted = Date.now();
     const result = await claimPass(pool, tree, defaultTimeouts, PASS_LIMIT, indexed);
+    if (!indexed && !slowPassReported && Date.now() - passStarted > SLOW_PASS_MS) {
+      slowPassReported = true;
+      log.warning(
+        `a claim pass took ${Date.now() - passStarted} ms reading the pending backlog; ` +
+          'run `queue-job-runner optimize` to create the helper indexes (see README, "optimize")',
+        { event: 'slow_pass' },
+      );
+    }
     summary.claimed += result.claimed.length;
     nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
     morePending = result.more;
