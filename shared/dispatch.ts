@@ -7,6 +7,7 @@ import type pg from 'pg';
 import { Pool } from 'undici';
 import type { ClaimedJob } from './claim.ts';
 import type { HttpAuth } from './config.ts';
+import { defaultTimeouts, transaction } from './database.ts';
 import {
   classifyError,
   classifyStatus,
@@ -126,7 +127,11 @@ export async function dispatchClaimed(
   const back = results.filter((r) => r.outcome === null || mustRevert(r.outcome)).map((r) => r.job.id);
   let reverted: string[] = [];
   if (back.length > 0) {
-    const { rows } = await pool.query<{ uuid: string }>(sql.revert, [back]);
+    // Bounded like a pass: if the rows stay locked or the database is gone, the sweep returns them
+    // after ENQUEUED_TIMEOUT_SECONDS instead (invariant 4), and the caller hears of it.
+    const { rows } = await transaction(pool, defaultTimeouts, (client) =>
+      client.query<{ uuid: string }>(sql.revert, [back]),
+    );
     reverted = rows.map((row) => row.uuid);
   }
   return { results, reverted, stoppedBy };
