@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import pg from 'pg';
+import { testSession } from './odoo-session.ts';
 
 export type Outcome = 'done' | 'failed' | 'retryable' | 'crash';
 export type SleepMode = '502' | 'refuse';
@@ -22,6 +23,8 @@ export interface StandinJob {
   priority: number | null;
   retry: number;
   max_retries: number;
+  /** For queue.job._test_job (what /queue_job/create_test_job makes): its `failure_rate` argument. */
+  testFailureRate?: number;
 }
 
 export interface OdooKnobs {
@@ -52,6 +55,8 @@ export interface StartOdooOptions extends Partial<OdooKnobs> {
   seed?: number;
   /** Port on 127.0.0.1 (default: a free one). */
   port?: number;
+  /** Logins for /web/session/authenticate (default admin/admin), for /queue_job/create_test_job. */
+  users?: Record<string, string>;
 }
 
 export interface RecordedRequest {
@@ -155,7 +160,7 @@ const SQL = {
     text: `UPDATE queue_job
            SET state = 'started', date_started = clock_timestamp() AT TIME ZONE 'utc', worker_pid = $2
            WHERE id IN (SELECT id FROM queue_job WHERE uuid = $1 AND state = 'enqueued' FOR UPDATE)
-           RETURNING id, uuid, name, channel, priority, retry, max_retries, dependencies`,
+           RETURNING id, uuid, name, channel, priority, retry, max_retries, dependencies, method_name, kwargs`,
   },
   // set_done + store: exec_time = date_done - date_started; result is str(return value) or NULL.
   setDone: {
@@ -208,6 +213,8 @@ interface JobRow {
   retry: number | null;
   max_retries: number | null;
   dependencies: string | null;
+  method_name: string | null;
+  kwargs: string | null;
 }
 
 /** One prefork worker: a pid, and (like Odoo's connection pool) one connection per database it served. */
@@ -229,6 +236,17 @@ export function channelPath(channel: string | null | undefined): string[] {
 export function normalizeChannel(channel: string | null | undefined): string {
   if (!channel || channel === 'root') return 'root';
   return channel.startsWith('root.') ? channel : `root.${channel}`;
+}
+
+/** The failure_rate a `_test_job` was delayed with, from its kwargs JSON. */
+function testFailureRate(row: JobRow): { testFailureRate?: number } {
+  if (row.method_name !== '_test_job' || !row.kwargs) return {};
+  try {
+    const rate = (JSON.parse(row.kwargs) as { failure_rate?: unknown }).failure_rate;
+    return typeof rate === 'number' ? { testFailureRate: rate } : {};
+  } catch {
+    return {};
+  }
 }
 
 export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin> {
@@ -260,6 +278,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     return worker;
   };
   for (let i = 0; i < (options.workers ?? 32); i++) idle.push(spawnWorker());
+  const session = testSession(databases, options.users ?? { admin: 'admin' });
   const acquire = (): Promise<Worker | undefined> => {
     const worker = idle.pop();
     if (worker) return Promise.resolve(worker);
@@ -317,6 +336,10 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       return 'crash';
     }
     if (knobs.outcome) return knobs.outcome(job);
+    // queue.job._test_job raises JobError when random.random() <= failure_rate.
+    if (job.testFailureRate !== undefined && job.testFailureRate > 0) {
+      return random() <= job.testFailureRate ? 'failed' : 'done';
+    }
     const draw = random();
     if (draw < knobs.failureRate) return 'failed';
     if (draw < knobs.failureRate + knobs.retryableRate) return 'retryable';
@@ -385,6 +408,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       priority: row.priority,
       retry: row.retry ?? 0,
       max_retries: row.max_retries ?? 0,
+      ...testFailureRate(row),
     };
     record.taken = true;
     record.channel = job.channel;
@@ -492,6 +516,13 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       await delay(knobs.latencyMs, abort.signal);
       if (record.path === '/web/health') {
         finish(record, res, 200, '{"status": "pass"}', 'application/json');
+        return;
+      }
+      if (record.path === '/web/session/authenticate' || record.path === '/queue_job/create_test_job') {
+        const answer = await session.handle(req, url);
+        res.setHeader('Content-Type', answer.type);
+        for (const [name, value] of Object.entries(answer.headers ?? {})) res.setHeader(name, value);
+        finish(record, res, answer.status, answer.body, answer.type);
         return;
       }
       if (record.path !== '/queue_job/runjob') {
@@ -670,6 +701,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       // A worker still inside a query (e.g. waiting on a row lock) would never see a polite goodbye.
       if (drained) await Promise.all(clients.map((client) => client.end().catch(() => {})));
       else for (const client of clients) client.connection.stream.destroy();
+      await session.close();
     },
   };
 }
