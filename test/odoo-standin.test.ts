@@ -12,7 +12,7 @@ import {
   markEnqueued,
   type QueueJobRow,
 } from './support/jobs.ts';
-import { type OdooStandin, startOdoo } from './support/odoo.ts';
+import { DEFAULT_KNOBS, type OdooStandin, startOdoo } from './support/odoo.ts';
 
 let db: TestDatabase;
 let odoo: OdooStandin;
@@ -25,16 +25,7 @@ beforeAll(async () => {
 
 afterEach(() => {
   // Every test starts from the default knobs and an awake server.
-  odoo.configure({
-    latencyMs: 0,
-    durationMs: 0,
-    failureRate: 0,
-    retryableRate: 0,
-    retryDelaySeconds: 5,
-    outcome: undefined,
-    auth: undefined,
-    wakeOnHealth: false,
-  });
+  odoo.configure(DEFAULT_KNOBS);
   return odoo.wake();
 });
 

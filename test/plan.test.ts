@@ -8,6 +8,7 @@ import {
   plan,
   runningByChannel,
 } from '../shared/plan.ts';
+import { seededRandom as random } from './support/random.ts';
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 
@@ -391,18 +392,6 @@ describe('plan', () => {
     ]);
   });
 });
-
-/** mulberry32: a tiny seeded generator, so failures replay. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('plan: properties over random trees', () => {
   const segments = ['a', 'b', 'ab', 'c'];

@@ -2,7 +2,7 @@
 // and a clean slate before each test. Call at the top level of a test file.
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { createDatabase, setWebBaseUrl, type TestDatabase } from './db.ts';
-import { type OdooStandin, startOdoo } from './odoo.ts';
+import { DEFAULT_KNOBS, type OdooStandin, startOdoo } from './odoo.ts';
 
 export interface Fixture {
   readonly db: TestDatabase;
@@ -23,15 +23,7 @@ export function useStandin(options: { poolMax?: number; workers?: number } = {})
   });
   beforeEach(async () => {
     await db!.pool.query('DELETE FROM queue_job');
-    odoo!.configure({
-      durationMs: 0,
-      latencyMs: 0,
-      failureRate: 0,
-      retryableRate: 0,
-      outcome: undefined,
-      auth: undefined,
-      wakeOnHealth: false,
-    });
+    odoo!.configure(DEFAULT_KNOBS);
     odoo!.resetPeaks();
   });
   return {

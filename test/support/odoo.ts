@@ -8,6 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import pg from 'pg';
 import { testSession } from './odoo-session.ts';
+import { seededRandom } from './random.ts';
 
 export type Outcome = 'done' | 'failed' | 'retryable' | 'crash';
 export type SleepMode = '502' | 'refuse';
@@ -129,7 +130,8 @@ export interface OdooStandin {
   close(options?: { graceMs?: number }): Promise<void>;
 }
 
-const DEFAULT_KNOBS: OdooKnobs = {
+/** What every knob is when not set: an instant, healthy, open Odoo. */
+export const DEFAULT_KNOBS: Readonly<OdooKnobs> = {
   latencyMs: 0,
   durationMs: 0,
   failureRate: 0,
@@ -253,7 +255,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
   const knobs: OdooKnobs = { ...DEFAULT_KNOBS };
   applyKnobs(knobs, options);
   const databases = new Map(Object.entries(options.databases));
-  const random = mulberry32(options.seed ?? 1);
+  const random = seededRandom(options.seed ?? 1);
   const events = new EventEmitter();
   events.setMaxListeners(0);
 
@@ -760,16 +762,4 @@ function traceback(excName: string, message: string): string {
     `${excName}: ${message}`,
     '',
   ].join('\n');
-}
-
-/** Small seeded PRNG: the same seed gives the same failure pattern run after run. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
