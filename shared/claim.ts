@@ -72,7 +72,16 @@ export interface PlanState {
   failedChannels: Set<string>;
   waiting: Candidate[];
   pausedUntil: Map<string, number>;
+  /** Per throttled channel, the second (epoch ms) its subtree last had a job enqueued. */
+  lastEnqueued: Map<string, number>;
 }
+
+/**
+ * A process's own throttle pauses, exact to the millisecond. The table only knows date_enqueued to the
+ * second, so a pause read from it is padded by one second; when the last claim in a throttled channel
+ * was this process's, its exact end is used instead (one job per N seconds, as upstream).
+ */
+export type ThrottleMemory = Map<string, { second: number; until: number }>;
 
 export async function readPlanState(client: pg.PoolClient, tree: ChannelTree): Promise<PlanState> {
   const configured = [...tree.configured.values()];
@@ -99,6 +108,7 @@ export async function readPlanState(client: pg.PoolClient, tree: ChannelTree): P
     failedChannels: new Set(state.failed),
     waiting: state.waiting.map(toCandidate),
     pausedUntil,
+    lastEnqueued: new Map(state.throttled.map((entry) => [entry.name, entry.lastEnqueued])),
   };
 }
 
@@ -109,10 +119,15 @@ export async function claimPass(
   limit = PASS_LIMIT,
   /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
   indexed = false,
+  throttles?: ThrottleMemory,
 ): Promise<ClaimResult> {
   return transaction(pool, timeouts, async (client) => {
     const rootBaton = await takeBaton(client);
-    const { now, running, failedChannels, waiting, pausedUntil } = await readPlanState(client, tree);
+    const state = await readPlanState(client, tree);
+    const { now, running, failedChannels, waiting, pausedUntil } = state;
+    for (const [name, mine] of throttles ?? []) {
+      if (state.lastEnqueued.get(name) === mine.second) pausedUntil.set(name, mine.until);
+    }
 
     // Read candidates only from channels that can take a job: when root is full, nothing at all.
     const closed = closedChannels(tree, running, failedChannels, pausedUntil, now);
@@ -149,6 +164,17 @@ export async function claimPass(
       // Dispatch in plan order (OCA order), whatever order RETURNING used.
       const order = new Map(planned.jobs.map((job, index) => [job.id, index]));
       claimed = result.rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    }
+    // Remember the exact pause of every throttled channel a claimed job passed through.
+    for (const job of claimed) {
+      for (const channel of tree.limits(job.channel)) {
+        if (channel.throttle > 0) {
+          throttles?.set(channel.name, {
+            second: Math.floor(now / 1000) * 1000,
+            until: now + channel.throttle * 1000,
+          });
+        }
+      }
     }
 
     const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);

@@ -6,7 +6,7 @@
  * settled, the summary is returned, and every connection is closed.
  */
 import type pg from 'pg';
-import { claimPass, PASS_LIMIT } from './claim.ts';
+import { claimPass, PASS_LIMIT, type ThrottleMemory } from './claim.ts';
 import type { Config } from './config.ts';
 import { defaultTimeouts, isLockTimeout, openClient } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
@@ -175,6 +175,7 @@ export async function serve(
   let lastListen = 0;
   let detected = false;
   let slowPassReported = false;
+  const throttles: ThrottleMemory = new Map();
 
   const settle = (report: DispatchReport) => {
     for (const { job, outcome } of report.results) {
@@ -259,7 +260,7 @@ export async function serve(
     if (Date.now() < backoffUntil) return;
     dispatcher ??= await openDispatcher(runtime, config);
     const passStarted = Date.now();
-    const result = await claimPass(pool, tree, defaultTimeouts, PASS_LIMIT, indexed);
+    const result = await claimPass(pool, tree, defaultTimeouts, PASS_LIMIT, indexed, throttles);
     if (!indexed && !slowPassReported && Date.now() - passStarted > SLOW_PASS_MS) {
       slowPassReported = true;
       log.warning(
