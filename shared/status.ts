@@ -16,7 +16,7 @@ import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
 import { findLockTable, type Liveness, liveness } from './sweep.ts';
-import { openTarget, upstreamRunnerActive } from './target.ts';
+import { helperIndexesPresent, openTarget, upstreamRunnerActive } from './target.ts';
 
 /** The states status counts, in the order they are shown. */
 export const STATUS_STATES = ['wait_dependencies', 'pending', 'enqueued', 'started', 'failed'] as const;
@@ -216,16 +216,14 @@ async function targetStatus(target: Target, config: Config, log: Logger): Promis
       pool.query<{ now: number }>(sql.databaseNow),
       pool.query<ChannelStatusRow>(sql.channelStatus),
       pool.query<CountRow>(sql.deadEnqueuedByChannel, [config.enqueuedTimeoutSeconds]),
-      pool.query<{ name: string; valid: boolean }>(sql.helperIndexesPresent, [
-        sql.helperIndexes.map((i) => i.name),
-      ]),
+      helperIndexesPresent(pool),
     ]);
     const signal = await liveness(pool, config.pgAppName, lockTable);
     const started_ = await deadStarted(pool, config, signal, lockTable);
     const now = clock.rows[0]!.now;
     status.upstreamRunner = upstream;
     status.liveness = signal;
-    status.helperIndexes = indexes.rows.filter((index) => index.valid).length === sql.helperIndexes.length;
+    status.helperIndexes = indexes;
     status.at = new Date(now).toISOString();
     status.channels = aggregate(tree, now, rows.rows, enqueued.rows, started_);
     status.deadCandidates.enqueued = enqueued.rows.reduce((n, row) => n + row.n, 0);
