@@ -1,24 +1,25 @@
 /**
  * What every HTTP function shares: the configuration, loaded once per instance and lazily (a broken
- * one answers 500 naming the variable, never a value); the bearer token outside Google Cloud; JSON
- * answers, redacted; and the mapping of client errors to 4xx, so a caller's mistake is never a 500.
+ * one answers 500 naming the variable, never a value); who may call (functions/auth.ts: a bearer token,
+ * or an explicit opt-out, else nothing is served); JSON answers, redacted; and the mapping of client errors to 4xx, so a caller's mistake is never a 500.
  *
  * The functions-framework parses bodies before our code runs: a body that is not valid JSON under
  * `Content-Type: application/json` is answered 400 (an unsupported charset or encoding 415) by its
  * Express error handler, which we cannot hook (functions-framework-nodejs#686); everything else is ours.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
 import { InputError, UnknownTargetError } from '../shared/input.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import { errorMessage, redact, redactValue } from '../shared/redact.ts';
 import { registerStartupSecrets } from '../shared/secrets.ts';
+import { type AuthPolicy, authorize, authPolicy, describePolicy } from './auth.ts';
 
 /** The largest request body a function accepts; a dispatch request is a few hundred bytes. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 let cached: Config | null = null;
+let policy: AuthPolicy | null = null;
 let write: ((line: string) => void) | undefined;
 
 /** The instance's configuration, read from process.env on first use; throws ConfigError. */
@@ -35,6 +36,7 @@ export function instanceConfig(): Config {
 /** Tests: forget the loaded configuration (the next request reads process.env again) and where logs go. */
 export function resetInstance(options: { write?: (line: string) => void } = {}): void {
   cached = null;
+  policy = null;
   write = options.write;
 }
 
@@ -54,7 +56,10 @@ export class HttpError extends Error {
   }
 }
 
-export type Reply = { status: number; json: unknown } | { status: number; text: string; contentType: string };
+export type Reply = (
+  | { status: number; json: unknown }
+  | { status: number; text: string; contentType: string }
+) & { headers?: Record<string, string> };
 
 export interface Call {
   req: Request;
@@ -64,22 +69,43 @@ export interface Call {
   signal: AbortSignal;
 }
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value, 'utf8').digest();
+/**
+ * The instance's auth policy, read from process.env on first use and logged once (which choice is in
+ * force is an operator's decision, so it is said where the operator looks).
+ */
+export function instancePolicy(): AuthPolicy {
+  if (policy) return policy;
+  policy = authPolicy(process.env);
+  const { level, message } = describePolicy(policy);
+  const log = logger(null, 'auth');
+  log[level](message, { event: 'auth_policy', policy: policy.kind });
+  return policy;
 }
 
-/** Constant time whatever the lengths: both sides are reduced to SHA-256 digests before comparing. */
-export function bearerMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer[ \t]+(.+?)[ \t]*$/i.exec(header ?? '');
-  const given = match?.[1] ?? '';
-  const equal = timingSafeEqual(digest(given), digest(token));
-  return equal && given.length > 0;
+/** The refusal for a caller the policy does not let in (sent as is), or null to go on. */
+export function refusal(
+  req: { method?: string; headers: { authorization?: string } },
+  log: Logger,
+): Reply | null {
+  const decision = authorize(instancePolicy(), req.headers.authorization);
+  if (decision.allowed) return null;
+  if (decision.status === 500) {
+    log.error(decision.error, { event: 'config_error', variable: decision.variable });
+    return { status: 500, json: { error: decision.error, variable: decision.variable } };
+  }
+  log.warning('unauthorized request', { event: 'unauthorized', method: req.method });
+  return {
+    status: 401,
+    json: { error: decision.error },
+    headers: { 'WWW-Authenticate': 'Bearer realm="queue-job-runner"' },
+  };
 }
 
 function send(res: Response, reply: Reply): void {
   if (res.headersSent) return;
   res.status(reply.status);
   res.set('Cache-Control', 'no-store');
+  if (reply.headers) res.set(reply.headers);
   if ('json' in reply) {
     res.type('application/json');
     res.send(JSON.stringify(redactValue(reply.json)));
@@ -152,12 +178,10 @@ export function endpoint(
       ? AbortSignal.any([abort.signal, req.abortController.signal])
       : abort.signal;
     try {
-      // Outside Google Cloud, the token guards everything, a broken configuration included.
-      const token = config?.runnerAuthToken ?? (process.env.RUNNER_AUTH_TOKEN?.trim() || null);
-      if (token !== null && !bearerMatches(req.headers.authorization, token)) {
-        log.warning('unauthorized request', { event: 'unauthorized', method: req.method });
-        res.set('WWW-Authenticate', 'Bearer realm="queue-job-runner"');
-        send(res, { status: 401, json: { error: 'a valid Authorization: Bearer token is required' } });
+      // The policy guards everything, a broken configuration included.
+      const refused = refusal(req, log);
+      if (refused) {
+        send(res, refused);
         return;
       }
       if (!methods.includes(req.method)) {

@@ -59,6 +59,8 @@ export const SETTINGS = [
   { name: 'ENQUEUED_TIMEOUT_SECONDS', secret: false },
   { name: 'ODOO_PGAPPNAME', secret: false },
   { name: 'RUNNER_AUTH_TOKEN', secret: true },
+  // Read by functions/auth.ts, not by loadConfig: only the HTTP functions authenticate callers.
+  { name: 'RUNNER_ALLOW_UNAUTHENTICATED', secret: false },
   { name: 'LOG_LEVEL', secret: false },
   { name: 'KEEPALIVE_URLS', secret: false },
 ] as const;

@@ -18,6 +18,10 @@ locals {
     ODOO_PGAPPNAME                = var.odoo_pgappname
     LOG_LEVEL                     = var.log_level
     KEEPALIVE_URLS                = length(var.keepalive_urls) == 0 ? null : join(",", var.keepalive_urls)
+    # The functions are private (Cloud Run checks each caller's OIDC token and roles/run.invoker), so the
+    # runner needs no bearer token of its own; without this it would refuse every request (open by default
+    # is not an option it offers).
+    RUNNER_ALLOW_UNAUTHENTICATED = "true"
     # Not a runner setting: makes the functions framework answer malformed requests without stack traces.
     NODE_ENV = "production"
   }

@@ -28,8 +28,15 @@ afterAll(async () => {
 /** The single-target environment of these tests, plus `extra`. */
 function env(extra: Record<string, string> = {}) {
   logs = [];
-  useEnv({ DATABASE_URL: db.url, ODOO_QUEUE_JOB_CHANNELS: 'root:4', LOG_LEVEL: 'debug', ...extra }, (line) =>
-    logs.push(line),
+  useEnv(
+    {
+      DATABASE_URL: db.url,
+      ODOO_QUEUE_JOB_CHANNELS: 'root:4',
+      LOG_LEVEL: 'debug',
+      RUNNER_ALLOW_UNAUTHENTICATED: 'true',
+      ...extra,
+    },
+    (line) => logs.push(line),
   );
 }
 
@@ -478,7 +485,7 @@ describe('keepalive', () => {
 
 describe('configuration and auth', () => {
   it('answers 500 naming the variable when the configuration is invalid', async () => {
-    useEnv({ ODOO_URL: 'http://odoo' });
+    useEnv({ ODOO_URL: 'http://odoo', RUNNER_ALLOW_UNAUTHENTICATED: 'true' });
     for (const name of ['tick', 'keepalive', 'status'] as const) {
       const answer = await call(fns.url(name));
       expect(answer.status).toBe(500);
@@ -517,6 +524,33 @@ describe('configuration and auth', () => {
       });
       expect(allowed.status, name).toBe(200);
     }
+  });
+
+  it('refuses to serve without RUNNER_AUTH_TOKEN unless RUNNER_ALLOW_UNAUTHENTICATED=true, and says so once', async () => {
+    await createJobs(db.pool, 2);
+    env({ RUNNER_ALLOW_UNAUTHENTICATED: '' });
+    for (const name of ['tick', 'keepalive', 'status', 'dispatch'] as const) {
+      const answer = await postJson(fns.url(name), { channel: 'root' });
+      expect(answer.status, name).toBe(500);
+      expect(answer.json, name).toMatchObject({ variable: 'RUNNER_AUTH_TOKEN' });
+      expect(answer.json.error).toMatch(/RUNNER_ALLOW_UNAUTHENTICATED=true/);
+    }
+    expect(await stateCounts(db.pool)).toEqual({ pending: 2 });
+    const policyLines = logEntries().filter((entry) => entry.event === 'auth_policy');
+    expect(policyLines).toHaveLength(1);
+    expect(policyLines[0]).toMatchObject({ severity: 'ERROR', policy: 'refused' });
+
+    env({ RUNNER_ALLOW_UNAUTHENTICATED: 'yes' });
+    const unclear = await call(fns.url('status'));
+    expect(unclear.status).toBe(500);
+    expect(unclear.json).toMatchObject({ variable: 'RUNNER_ALLOW_UNAUTHENTICATED' });
+
+    env({ RUNNER_ALLOW_UNAUTHENTICATED: 'true' });
+    expect((await postJson(fns.url('tick'), {})).status).toBe(200);
+    expect((await call(fns.url('status'))).status).toBe(200);
+    expect(await stateCounts(db.pool)).toEqual({ done: 2 });
+    const open = logEntries().filter((entry) => entry.event === 'auth_policy');
+    expect(open).toEqual([expect.objectContaining({ severity: 'WARNING', policy: 'open' })]);
   });
 
   it('checks the token before anything else, a broken configuration included', async () => {
