@@ -24,9 +24,17 @@ export const baton = `SELECT id FROM queue_job_channel WHERE complete_name = 'ro
 /** Fallback baton when the root channel row is missing: a transaction-level advisory lock, same scope. */
 export const batonFallback = `SELECT pg_advisory_xact_lock(hashtext('queue-job-runner.baton'))`;
 
-/** How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix. */
+/**
+ * How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix
+ * when that short form means this channel and no other. It does not for 'root.root' ('root' is root),
+ * 'root.' ('' is root) or 'root.root.x' ('root.x' is root.x): there only the complete name is this
+ * channel, and offering the short form would hide another channel's jobs from the candidate read.
+ */
 export function spellings(name: string): string[] {
-  return name === 'root' ? ['root', ''] : [name, name.slice('root.'.length)];
+  if (name === 'root') return ['root', ''];
+  const short = name.slice('root.'.length);
+  const meansItself = short !== '' && short !== 'root' && !short.startsWith('root.');
+  return meansItself ? [name, short] : [name];
 }
 
 /** A LIKE pattern matching the sub-channels of a channel spelled `name`, LIKE wildcards escaped. */
