@@ -24,14 +24,27 @@ export function normalizeChannel(raw: string | null | undefined): string {
   return raw.startsWith(`${ROOT}.`) ? raw : `${ROOT}.${raw}`;
 }
 
+/**
+ * Python's `str.strip()` (what upstream's `split_strip` uses): the characters `str.isspace()` accepts.
+ * JavaScript's `trim()` differs: it keeps \x1c-\x1f and \x85, and strips U+FEFF, which Python keeps.
+ */
+const PY_SPACE = '\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000';
+const PY_STRIP = new RegExp(`^[${PY_SPACE}]+|[${PY_SPACE}]+$`, 'g');
+
+export function pyStrip(text: string): string {
+  return text.replace(PY_STRIP, '');
+}
+
 /** Upstream starts no runner when the stripped channels text starts with 'root:0' (so 'root:05' too). */
 export function runnerDisabled(text: string): boolean {
-  return text.trim().startsWith(`${ROOT}:0`);
+  return pyStrip(text).startsWith(`${ROOT}:0`);
 }
 
 /**
  * Upstream accepts what Python's `int()` accepts; we take the plain decimal subset of it (no `1_0`),
- * and refuse negative numbers, which upstream silently turns into "unlimited"/"no throttle" (stricter).
+ * and refuse negative numbers (stricter). Upstream takes them silently and to odd effect: a capacity of
+ * -1 is truthy, so `has_capacity` compares `running < -1` and the channel never yields a job (it is
+ * blocked, not unlimited); a negative throttle pauses the channel until a moment already past.
  */
 function wholeNumber(entry: string, what: string, text: string): number {
   if (!/^[+-]?[0-9]+$/.test(text)) {
@@ -44,9 +57,22 @@ function wholeNumber(entry: string, what: string, text: string): number {
   return value;
 }
 
+/**
+ * A byte-order mark is not whitespace to Python: upstream would keep it in the name ('\ufeffroot:4'
+ * configures a channel 'root.\ufeffroot' and leaves root at 1). Nobody means that; refuse it by name.
+ */
+function refuseInvisible(entry: string): void {
+  if (entry.includes('\ufeff')) {
+    throw new ChannelsError(
+      `channel entry '${entry.replace(/\ufeff/g, '<U+FEFF>')}': contains U+FEFF (a byte-order mark, often left by an editor at the start of a file); remove it`,
+    );
+  }
+}
+
 /** One entry `name[:capacity[:key[=value]]...]`, already stripped and non-empty. */
 function parseEntry(entry: string): ChannelConfig {
-  const [name = '', capacityText, ...items] = entry.split(':').map((part) => part.trim());
+  refuseInvisible(entry);
+  const [name = '', capacityText, ...items] = entry.split(':').map(pyStrip);
   if (!name) throw new ChannelsError(`channel entry '${entry}': missing channel name`);
   // Upstream: an entry without capacity is capacity 1, and keys can only follow a capacity.
   const capacity = capacityText === undefined ? 1 : wholeNumber(entry, 'capacity', capacityText);
@@ -56,7 +82,7 @@ function parseEntry(entry: string): ChannelConfig {
     ['capacity', String(capacity)],
   ]);
   for (const item of items) {
-    const kv = item.split('=').map((part) => part.trim());
+    const kv = item.split('=').map(pyStrip);
     if (kv.length > 2) throw new ChannelsError(`channel entry '${entry}': incorrect option '${item}'`);
     const [key = '', value = true] = kv;
     if (keys.has(key)) throw new ChannelsError(`channel entry '${entry}': duplicate option '${key}'`);
@@ -92,7 +118,7 @@ export function parseChannels(text: string): ChannelConfig[] {
     [ROOT, { name: ROOT, capacity: 1, sequential: false, throttle: 0 }],
   ]);
   for (const raw of text.split(/[,\n]/)) {
-    const entry = raw.trim();
+    const entry = pyStrip(raw);
     if (!entry) continue; // trailing commas, blank lines
     const config = parseEntry(entry);
     byName.set(config.name, config);

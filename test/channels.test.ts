@@ -82,7 +82,7 @@ describe('parseChannels: contract section 4', () => {
     rejects('a:sequential', /capacity 'sequential' is not an integer/);
   });
 
-  it('rejects a negative capacity (stricter than upstream, which treats it as unlimited)', () => {
+  it('rejects a negative capacity (stricter than upstream, where -1 blocks the channel)', () => {
     rejects('a:-1', /'a:-1'.*capacity '-1' must not be negative/);
     expect(parseChannels('a:-0')).toEqual([ch('root', 1), ch('root.a', null)]);
   });
@@ -298,5 +298,26 @@ describe('channelTree', () => {
     expect(tree.limits('seq')[0]).toEqual(ch('root.seq', 1, { sequential: true }));
     expect(tree.limits('api.x')[0]).toEqual(ch('root.api', 2, { throttle: 5 }));
     expect(tree.limits('api.x')[1]).toBe(tree.root);
+  });
+});
+
+describe('whitespace as Python str.strip() (upstream split_strip)', () => {
+  it('strips \\x1c-\\x1f and \\x85, which Python counts as whitespace and JavaScript trim() does not', () => {
+    for (const space of ['\x1c', '\x1d', '\x1e', '\x1f', '\x85']) {
+      expect(parseChannels(`root:4${space}`)).toEqual([ch('root', 4)]);
+      expect(
+        parseChannels(`${space}root${space}:${space}4${space},${space}a:2:throttle${space}=${space}3`),
+      ).toEqual([ch('root', 4), ch('root.a', 2, { throttle: 3 })]);
+      expect(runnerDisabled(`${space}root:0`)).toBe(true);
+    }
+    // the rest of Python's set, shared with trim()
+    expect(parseChannels('\u00a0\u2000root:3\u3000\u2029')).toEqual([ch('root', 3)]);
+  });
+
+  it('refuses a byte-order mark, which Python keeps in the name, naming the character', () => {
+    rejects('\ufeffroot:4', /U\+FEFF.*byte-order mark/);
+    rejects('root:4,a\ufeff:2', /U\+FEFF/);
+    // a BOM is not whitespace to upstream either: it does not disable the runner
+    expect(runnerDisabled('\ufeffroot:0')).toBe(false);
   });
 });
