@@ -10,6 +10,18 @@ export interface ChannelConfig {
   sequential: boolean;
   /** seconds between two jobs leaving this channel; 0 = none */
   throttle: number;
+  /**
+   * 18.0 `paused` (OCA/queue#960): the channel yields no job and blocks its whole subtree, while its
+   * capacity stays configured. Set only when the option is given and true.
+   */
+  paused?: true;
+  /**
+   * 18.0 `capacity_default` (OCA/queue#767): the capacity of this channel's unconfigured direct
+   * sub-channels (each its own limit); null = unlimited (upstream: 0). Set only when given.
+   */
+  capacityDefault?: number | null;
+  /** 18.0 `sequential_default` (OCA/queue#767): this channel's unconfigured direct sub-channels are sequential. */
+  sequentialDefault?: true;
 }
 
 export class ChannelsError extends Error {
@@ -57,6 +69,11 @@ function wholeNumber(entry: string, what: string, text: string): number {
   return value;
 }
 
+/** Upstream `bool(value)`: a bare key or any non-empty value (even '0') is true, only 'key=' is false. */
+function pyBool(value: string | true | undefined): boolean {
+  return value === true || (value !== undefined && value !== '');
+}
+
 /**
  * A byte-order mark is not whitespace to Python: upstream would keep it in the name ('\ufeffroot:4'
  * configures a channel 'root.\ufeffroot' and leaves root at 1). Nobody means that; refuse it by name.
@@ -89,23 +106,31 @@ function parseEntry(entry: string): ChannelConfig {
     keys.set(key, value); // unknown options are kept by upstream and never used; so are they here
   }
 
-  // Upstream `bool(value)`: a bare key or any non-empty value (even '0') is true, only 'sequential=' is false.
-  const sequentialValue = keys.get('sequential');
-  const sequential = sequentialValue === true || (sequentialValue !== undefined && sequentialValue !== '');
-  // Upstream `int(value)`: a bare `throttle` is `int(True)`, one second.
-  const throttleValue = keys.get('throttle');
-  const throttle =
-    throttleValue === undefined
-      ? 0
-      : throttleValue === true
-        ? 1
-        : wholeNumber(entry, 'throttle', throttleValue);
+  const sequential = pyBool(keys.get('sequential'));
+  // Upstream `int(value)`: a bare key is `int(True)`, 1.
+  const integer = (key: string): number | undefined => {
+    const value = keys.get(key);
+    return value === undefined ? undefined : value === true ? 1 : wholeNumber(entry, key, value);
+  };
+  const throttle = integer('throttle') ?? 0;
   if (sequential && capacity !== 1) {
     throw new ChannelsError(`channel entry '${entry}': a sequential channel must have a capacity of 1`);
   }
   // Upstream `has_capacity`: a falsy capacity (0) means unlimited, root included when it is not leading
   // (a leading 'root:0' disables the runner instead, see `runnerDisabled`).
-  return { name: normalizeChannel(name), capacity: capacity === 0 ? null : capacity, sequential, throttle };
+  const config: ChannelConfig = {
+    name: normalizeChannel(name),
+    capacity: capacity === 0 ? null : capacity,
+    sequential,
+    throttle,
+  };
+  // 18.0 options (bool() / int() as upstream's `Channel.configure` reads them); older series ignore
+  // unknown keys, so a configuration using them means the same thing to this runner on every series.
+  if (pyBool(keys.get('paused'))) config.paused = true;
+  const capacityDefault = integer('capacity_default');
+  if (capacityDefault !== undefined) config.capacityDefault = capacityDefault === 0 ? null : capacityDefault;
+  if (pyBool(keys.get('sequential_default'))) config.sequentialDefault = true;
+  return config;
 }
 
 /**
@@ -129,8 +154,14 @@ export function parseChannels(text: string): ChannelConfig[] {
 export interface ChannelTree {
   readonly root: ChannelConfig;
   readonly configured: ReadonlyMap<string, ChannelConfig>;
-  /** configured channels that govern a job of this raw channel: its own (if configured) and every configured ancestor, nearest first, root last */
+  /**
+   * Channels that govern a job of this raw channel, nearest first, root last: its own and every
+   * ancestor that is configured, or that an 18.0 `capacity_default`/`sequential_default` of its parent
+   * gives a limit of its own (an auto-created sub-channel).
+   */
   limits(raw: string | null | undefined): readonly ChannelConfig[];
+  /** The channel of this complete name as the planner sees it (configured, auto-created with a default), if it limits anything. */
+  channel(name: string): ChannelConfig | undefined;
 }
 
 /** Builds the tree; later configs of the same name win, and a missing root is upstream's default root:1. */
@@ -141,9 +172,30 @@ export function channelTree(configs: readonly ChannelConfig[]): ChannelTree {
   for (const config of configs) configured.set(config.name, config);
   const root = configured.get(ROOT)!;
 
-  // Unconfigured channels add no limit of their own: upstream auto-creates them with capacity None
-  // under the nearest configured ancestor. Walking up the dotted name yields exactly the configured
-  // ancestors ('root.ab' is not under 'root.a': we cut at dots, never at arbitrary prefixes).
+  // An unconfigured channel is auto-created by upstream with capacity None (no limit of its own) under
+  // the nearest configured ancestor; since 18.0 a configured parent's `capacity_default` and
+  // `sequential_default` become the settings of its auto-created direct children (each child its own
+  // limit, shared by that child's subtree). An auto-created channel has no defaults of its own.
+  const auto = new Map<string, ChannelConfig | null>();
+  function autoChannel(name: string, parent: ChannelConfig | undefined): ChannelConfig | null {
+    if (auto.has(name)) return auto.get(name)!;
+    const capacity = parent?.capacityDefault ?? null;
+    const sequential = parent?.sequentialDefault === true;
+    const made = capacity === null && !sequential ? null : { name, capacity, sequential, throttle: 0 };
+    auto.set(name, made);
+    return made;
+  }
+
+  function channel(name: string): ChannelConfig | undefined {
+    const own = configured.get(name);
+    if (own || name === ROOT) return own;
+    const parent =
+      name.lastIndexOf('.') > 0 ? configured.get(name.slice(0, name.lastIndexOf('.'))) : undefined;
+    return autoChannel(name, parent) ?? undefined;
+  }
+
+  // Walking up the dotted name yields exactly the ancestors ('root.ab' is not under 'root.a': we cut at
+  // dots, never at arbitrary prefixes).
   const memo = new Map<string, readonly ChannelConfig[]>();
   function limits(raw: string | null | undefined): readonly ChannelConfig[] {
     const key = raw ?? '';
@@ -152,7 +204,7 @@ export function channelTree(configs: readonly ChannelConfig[]): ChannelTree {
     const found: ChannelConfig[] = [];
     let name = normalizeChannel(raw);
     while (name !== ROOT) {
-      const config = configured.get(name);
+      const config = channel(name);
       if (config) found.push(config);
       name = name.slice(0, name.lastIndexOf('.'));
     }
@@ -160,5 +212,5 @@ export function channelTree(configs: readonly ChannelConfig[]): ChannelTree {
     memo.set(key, found);
     return found;
   }
-  return { root, configured, limits };
+  return { root, configured, limits, channel };
 }

@@ -93,6 +93,7 @@ export async function readPlanState(client: pg.PoolClient, tree: ChannelTree): P
       throttled.map((c) => c.name),
       throttled.map((c) => sql.subtreePattern(c.name)),
       throttled.map((c) => c.throttle),
+      configured.filter((c) => c.sequentialDefault).map((c) => c.name),
     ],
   });
   const state = rows[0]!;

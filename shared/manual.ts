@@ -68,7 +68,7 @@ export type ManualResultKind =
   | 'not_pending'
   /** The channel (or an ancestor) is full. */
   | 'capacity_full'
-  /** Another channel rule said no (see `reason`: sequential_failed, sequential_eta, throttle). */
+  /** Another channel rule said no (see `reason`: paused, sequential_failed, sequential_eta, throttle). */
   | 'blocked'
   /** Planned, but another transaction held the row or it stopped being pending meanwhile. */
   | 'not_claimed'

@@ -32,7 +32,7 @@ export interface PlanInput {
   limit: number;
 }
 
-export type BlockedReason = 'capacity' | 'sequential_failed' | 'sequential_eta' | 'throttle';
+export type BlockedReason = 'paused' | 'capacity' | 'sequential_failed' | 'sequential_eta' | 'throttle';
 
 export interface Plan {
   /** to claim, in dispatch order */
@@ -85,7 +85,7 @@ export function plan(input: PlanInput): Plan {
   const waitingHead = new Map<string, Candidate>();
   for (const job of waiting) {
     const name = normalizeChannel(job.channel);
-    if (!tree.configured.get(name)?.sequential) continue;
+    if (!tree.channel(name)?.sequential) continue;
     const head = waitingHead.get(name);
     if (!head || compareWaiting(job, head) < 0) waitingHead.set(name, job);
   }
@@ -107,6 +107,8 @@ export function plan(input: PlanInput): Plan {
 
   /** Why `channel` refuses `job` now, or null when it lets it through. Checks in upstream's order. */
   function refusal(channel: ChannelConfig, job: Candidate): BlockedReason | null {
+    // 18.0 `paused`: the channel yields nothing, so nothing below it reaches root either.
+    if (channel.paused) return 'paused';
     if (channel.throttle > 0 && now < (pausedUntil.get(channel.name) ?? 0)) return 'throttle';
     // Only a failed job of the channel itself blocks it: upstream keeps failed jobs in their own channel.
     if (channel.sequential && input.failedChannels.has(channel.name)) return 'sequential_failed';
@@ -165,8 +167,8 @@ export function runningByChannel(
 }
 
 /**
- * Configured channels that cannot yield any job now: full, sequential with a failed job, or paused by
- * throttle. Their whole subtree can be left out of the candidate read; when root is closed, nothing
+ * Configured channels that cannot yield any job now: paused (18.0 option), full, sequential with a
+ * failed job, or paused by throttle. Their whole subtree can be left out of the candidate read; when root is closed, nothing
  * needs reading at all.
  */
 export function closedChannels(
@@ -179,6 +181,7 @@ export function closedChannels(
   const totals = runningByChannel(tree, running);
   return [...tree.configured.values()].filter(
     (channel) =>
+      channel.paused === true ||
       (channel.capacity !== null && (totals.get(channel.name) ?? 0) >= channel.capacity) ||
       (channel.sequential && failedChannels.has(channel.name)) ||
       (channel.throttle > 0 && (pausedUntil.get(channel.name) ?? 0) > now),

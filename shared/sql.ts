@@ -50,14 +50,21 @@ function normalized(column: string): string {
 
 const normalizedChannel = normalized('j.channel');
 
+/** A job's channel is sequential: configured so ($1), or a direct child of a `sequential_default` channel ($5). */
+const sequentialChannel = `(${normalizedChannel} = ANY($1::text[])
+    OR regexp_replace(${normalizedChannel}, '[.][^.]*$', '') = ANY($5::text[]))`;
+
 /**
  * Everything the plan needs except the candidates, in one round trip:
  * - running: jobs holding capacity (enqueued + started), per raw channel;
- * - failed: normalized sequential channels ($1) that hold a failed job (they block);
- * - waiting: per sequential channel ($1), the earliest-eta pending job not yet due (the eta-wait rule);
+ * - failed: normalized sequential channels ($1) that hold a failed job (they block), and the
+ *   auto-created children of channels with 18.0's `sequential_default` ($5) that do;
+ * - waiting: per sequential channel ($1, and the $5 children), the earliest-eta pending job not yet due
+ *   (the eta-wait rule);
  * - throttled: per throttled channel ($2, its subtree's LIKE pattern in $3, seconds in $4), the last time
  *   a job of its subtree was enqueued.
- * Empty arrays turn their part into a one-time-filtered no-op.
+ * Empty arrays turn their part into a one-time-filtered no-op. Extra rows (a $5 child that is configured
+ * and not sequential) are harmless: the planner only asks sequential channels.
  */
 export const passState = {
   name: 'qjr_pass_state',
@@ -69,13 +76,13 @@ running AS (
 ),
 failed AS (
   SELECT DISTINCT ${normalizedChannel} AS channel FROM queue_job j
-  WHERE cardinality($1::text[]) > 0 AND j.state = 'failed' AND ${normalizedChannel} = ANY($1::text[])
+  WHERE cardinality($1::text[]) + cardinality($5::text[]) > 0 AND j.state = 'failed' AND ${sequentialChannel}
 ),
 waiting AS (
   SELECT DISTINCT ON (ch) j.id, j.uuid, j.channel, j.priority, j.date_created, j.eta, ${normalizedChannel} AS ch
   FROM queue_job j, clock
-  WHERE cardinality($1::text[]) > 0 AND j.state = 'pending' AND j.eta > clock.now_utc
-    AND ${normalizedChannel} = ANY($1::text[])
+  WHERE cardinality($1::text[]) + cardinality($5::text[]) > 0 AND j.state = 'pending' AND j.eta > clock.now_utc
+    AND ${sequentialChannel}
   ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
 ),
 throttled AS (

@@ -8,7 +8,7 @@
  * subtree, which is what its capacity limits. Done and cancelled jobs are not counted (unbounded history).
  */
 import type pg from 'pg';
-import { type ChannelTree, normalizeChannel } from './channels.ts';
+import { type ChannelConfig, type ChannelTree, normalizeChannel } from './channels.ts';
 import { type Config, describeDatabaseUrl, type Target } from './config.ts';
 import { defaultTimeouts } from './database.ts';
 import { selectTargets } from './input.ts';
@@ -28,6 +28,11 @@ export interface ChannelStatus {
   capacity: number | null;
   sequential: boolean;
   throttle: number;
+  /** 18.0 `paused`: the channel and its sub-channels yield nothing while it is set. */
+  paused: boolean;
+  /** 18.0 `capacity_default` / `sequential_default` for auto-created sub-channels, when configured. */
+  capacityDefault?: number | null;
+  sequentialDefault?: boolean;
   /** enqueued + started in this channel and its sub-channels: what the capacity limits. */
   running: number;
   /** Jobs whose nearest configured channel is this one, by state. */
@@ -87,17 +92,15 @@ interface CountRow {
   n: number;
 }
 
-function emptyChannel(config: {
-  name: string;
-  capacity: number | null;
-  sequential: boolean;
-  throttle: number;
-}) {
+function emptyChannel(config: ChannelConfig) {
   const channel: ChannelStatus = {
     channel: config.name,
     capacity: config.capacity,
     sequential: config.sequential,
     throttle: config.throttle,
+    paused: config.paused === true,
+    ...(config.capacityDefault !== undefined ? { capacityDefault: config.capacityDefault } : {}),
+    ...(config.sequentialDefault ? { sequentialDefault: true } : {}),
     running: 0,
     jobs: Object.fromEntries(STATUS_STATES.map((state) => [state, 0])),
     oldestPendingAgeSeconds: null,

@@ -321,3 +321,70 @@ describe('whitespace as Python str.strip() (upstream split_strip)', () => {
     expect(runnerDisabled('\ufeffroot:0')).toBe(false);
   });
 });
+
+describe('18.0 channel options (OCA/queue#960, #767)', () => {
+  it('paused: bool(value) as upstream Channel.configure, capacity kept', () => {
+    expect(parseChannels('root:4,a:2:paused')[1]).toEqual(ch('root.a', 2, { paused: true }));
+    expect(parseChannels('root:4,a:2:paused=0')[1]).toEqual(ch('root.a', 2, { paused: true }));
+    expect(parseChannels('root:4,a:2:paused=')[1]).toEqual(ch('root.a', 2));
+    expect(parseChannels('root:4:paused')[0]).toEqual(ch('root', 4, { paused: true }));
+    rejects('a:2:paused:paused', /duplicate option 'paused'/);
+  });
+
+  it('capacity_default: int(value), 0 = unlimited; sequential_default: bool(value)', () => {
+    expect(parseChannels('root:4,sub:3:capacity_default=2')[1]).toEqual(
+      ch('root.sub', 3, { capacityDefault: 2 }),
+    );
+    expect(parseChannels('sub:3:capacity_default=0')[1]).toEqual(
+      ch('root.sub', 3, { capacityDefault: null }),
+    );
+    expect(parseChannels('sub:3:capacity_default')[1]).toEqual(ch('root.sub', 3, { capacityDefault: 1 }));
+    rejects('sub:3:capacity_default=x', /capacity_default 'x' is not an integer/);
+    rejects('sub:3:capacity_default=-1', /capacity_default '-1' must not be negative/);
+    expect(parseChannels('seq:2:sequential_default')[1]).toEqual(
+      ch('root.seq', 2, { sequentialDefault: true }),
+    );
+    expect(parseChannels('seq:2:sequential_default=')[1]).toEqual(ch('root.seq', 2));
+  });
+
+  it('capacity_default limits each auto-created direct sub-channel (upstream doctest root.sub.auto → 2)', () => {
+    const tree = channelTree(parseChannels('root:4,sub:3:capacity_default=2'));
+    const limits = tree.limits('root.sub.auto');
+    expect(limits.map((c) => [c.name, c.capacity])).toEqual([
+      ['root.sub.auto', 2],
+      ['root.sub', 3],
+      ['root', 4],
+    ]);
+    // each auto-created child has its own limit; a grandchild is limited by its auto-created parent
+    expect(tree.limits('sub.other')[0]).toMatchObject({ name: 'root.sub.other', capacity: 2 });
+    expect(tree.limits('sub.auto.deep').map((c) => c.name)).toEqual(['root.sub.auto', 'root.sub', 'root']);
+    // a configured child keeps its own configuration
+    const mixed = channelTree(parseChannels('root:4,sub:3:capacity_default=2,sub.big:3'));
+    expect(mixed.limits('sub.big')[0]).toMatchObject({ name: 'root.sub.big', capacity: 3 });
+    // root's default applies to root's auto-created children
+    const top = channelTree(parseChannels('root:4:capacity_default=1'));
+    expect(top.limits('anything.x').map((c) => [c.name, c.capacity])).toEqual([
+      ['root.anything', 1],
+      ['root', 4],
+    ]);
+    // without the option, nothing changes: auto-created channels add no limit
+    expect(
+      channelTree(parseChannels('root:4,sub:3'))
+        .limits('sub.auto')
+        .map((c) => c.name),
+    ).toEqual(['root.sub', 'root']);
+  });
+
+  it('sequential_default makes each auto-created direct sub-channel sequential (upstream root.seq.auto)', () => {
+    const tree = channelTree(parseChannels('root:4,seq:2:capacity_default=1:sequential_default'));
+    expect(tree.limits('seq.auto')[0]).toEqual({
+      name: 'root.seq.auto',
+      capacity: 1,
+      sequential: true,
+      throttle: 0,
+    });
+    expect(tree.channel('root.seq.auto')?.sequential).toBe(true);
+    expect(tree.channel('root.seq')?.sequential).toBe(false);
+    expect(tree.channel('root.other')).toBeUndefined();
+  });
+});

@@ -530,3 +530,60 @@ describe('closed channels (left out of the candidate read)', () => {
     expect(closedChannels(unlimited, new Map([['root.x', 10_000]]), new Set(), new Map(), NOW)).toEqual([]);
   });
 });
+
+describe('plan: 18.0 channel options', () => {
+  it('paused: the channel yields nothing and blocks its sub-channels, others run (OCA/queue#960)', () => {
+    const jobs = [job('a'), job('a.b'), job('a.b.c'), job('other'), job(null)];
+    const result = plan(input('root:10,a:2:paused,a.b:1', { due: jobs }));
+    expect(ids(result.jobs)).toEqual([jobs[3]!.id, jobs[4]!.id]);
+    expect(result.blocked).toContainEqual({ channel: 'root.a', reason: 'paused' });
+    // a paused root yields nothing at all
+    expect(planned('root:10:paused,x:2', { due: [job('x'), job(null)] })).toEqual([]);
+    // removing the option restores the configured capacity
+    expect(planned('root:10,a:2', { due: [job('a'), job('a'), job('a')] })).toHaveLength(2);
+  });
+
+  it('paused channels are closed, so their subtree is left out of the candidate read', () => {
+    const tree = channelTree(parseChannels('root:4,a:2:paused,b:1'));
+    expect(closedChannels(tree, new Map(), new Set(), new Map(), NOW).map((c) => c.name)).toEqual(['root.a']);
+  });
+
+  it('capacity_default: each auto-created sub-channel holds its own capacity under the parent (OCA/queue#767)', () => {
+    const jobs = [job('sub.auto'), job('sub.auto'), job('sub.auto'), job('sub.other'), job('sub.other')];
+    // root.sub.auto takes 2 (its default), root.sub.other 1 more: root.sub's own 3 is the cap
+    expect(planned('root:10,sub:3:capacity_default=2', { due: jobs })).toEqual([
+      jobs[0]!.id,
+      jobs[1]!.id,
+      jobs[3]!.id,
+    ]);
+    // a running job in a grandchild counts in its auto-created parent
+    expect(
+      planned('root:10,sub:5:capacity_default=2', {
+        due: [job('sub.auto'), job('sub.auto')],
+        running: new Map([['sub.auto.deep', 1]]),
+      }),
+    ).toHaveLength(1);
+  });
+
+  it('sequential_default: an auto-created sub-channel with a failed job is blocked, its siblings are not', () => {
+    const jobs = [job('seq.a'), job('seq.b')];
+    const result = plan(
+      input('root:10,seq:4:capacity_default=1:sequential_default', {
+        due: jobs,
+        failedChannels: new Set(['root.seq.a']),
+      }),
+    );
+    expect(ids(result.jobs)).toEqual([jobs[1]!.id]);
+    expect(result.blocked).toContainEqual({ channel: 'root.seq.a', reason: 'sequential_failed' });
+  });
+
+  it('sequential_default: the eta-wait rule applies to the auto-created sub-channel', () => {
+    const waiting = job('seq.a', { eta: NOW + 60_000, priority: 1 });
+    const due = [job('seq.a'), job('seq.b')];
+    const result = plan(
+      input('root:10,seq:4:capacity_default=1:sequential_default', { due, waiting: [waiting] }),
+    );
+    expect(ids(result.jobs)).toEqual([due[1]!.id]);
+    expect(result.blocked).toContainEqual({ channel: 'root.seq.a', reason: 'sequential_eta' });
+  });
+});

@@ -3,9 +3,10 @@
 // candidate read for channels whose short spelling is another channel.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../shared/log.ts';
+import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
 import { useStandin } from './support/fixture.ts';
-import { createJob, createJobs } from './support/jobs.ts';
+import { createJob, createJobs, jobStates } from './support/jobs.ts';
 import { testConfig } from './support/runner.ts';
 
 const fixture = useStandin();
@@ -15,6 +16,61 @@ async function tickOnce(channels: string) {
   expect(summary.ok).toBe(true);
   return summary.targets[0]!;
 }
+
+describe('18.0 channel option paused (OCA/queue#960)', () => {
+  it('a paused channel and its sub-channels yield nothing; other channels run; status says paused', async () => {
+    const held = [
+      ...(await createJobs(fixture.db.pool, 2, { channel: 'root.a' })),
+      ...(await createJobs(fixture.db.pool, 2, { channel: 'root.a.b' })),
+    ];
+    const free = await createJobs(fixture.db.pool, 2, { channel: 'root.b' });
+    const target = await tickOnce('root:4,a:2:paused,a.b:1');
+    expect(target.claimed).toBe(2);
+    expect(Object.values(await jobStates(fixture.db.pool, held))).toEqual(Array(4).fill('pending'));
+    await fixture.odoo.waitFor(() => free.every((uuid) => fixture.odoo.takenCount(uuid) === 1));
+    expect(held.every((uuid) => fixture.odoo.takenCount(uuid) === 0)).toBe(true);
+    expect(free.every((uuid) => fixture.odoo.takenCount(uuid) === 1)).toBe(true);
+
+    const report = await collectStatus(
+      testConfig({ databaseUrl: fixture.db.url, channels: 'root:4,a:2:paused,a.b:1' }),
+      silentLogger,
+    );
+    const channels = report.targets[0]!.channels;
+    expect(channels.find((c) => c.channel === 'root.a')).toMatchObject({ paused: true, capacity: 2 });
+    expect(channels.find((c) => c.channel === 'root.a.b')).toMatchObject({ paused: false });
+    expect(channels.find((c) => c.channel === 'root.a')?.jobs.pending).toBe(2);
+  });
+
+  it('a paused root dispatches nothing', async () => {
+    const uuids = await createJobs(fixture.db.pool, 3, { channel: ['root', 'root.x'] });
+    const target = await tickOnce('root:4:paused');
+    expect(target.claimed).toBe(0);
+    expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(Array(3).fill('pending'));
+  });
+});
+
+describe('18.0 channel options capacity_default / sequential_default (OCA/queue#767)', () => {
+  it('capacity_default caps each auto-created sub-channel (root.sub.auto → 2)', async () => {
+    const auto = await createJobs(fixture.db.pool, 3, { channel: 'root.sub.auto' });
+    expect((await tickOnce('root:10,sub:3:capacity_default=2')).claimed).toBe(2);
+    await fixture.odoo.waitFor(() => auto.filter((uuid) => fixture.odoo.takenCount(uuid) === 1).length === 2);
+    await fixture.db.pool.query('DELETE FROM queue_job');
+    await createJobs(fixture.db.pool, 3, { channel: 'root.sub.auto' });
+    await createJobs(fixture.db.pool, 3, { channel: 'root.sub.other' });
+    // root.sub.auto 2 (its default), then root.sub.other 1 (root.sub's own 3 is then full)
+    expect((await tickOnce('root:10,sub:3:capacity_default=2')).claimed).toBe(3);
+  });
+
+  it('sequential_default: a failed job blocks its auto-created sub-channel only', async () => {
+    await createJob(fixture.db.pool, { channel: 'root.seq.a', state: 'failed' });
+    const blocked = await createJobs(fixture.db.pool, 2, { channel: 'root.seq.a' });
+    const sibling = await createJobs(fixture.db.pool, 1, { channel: 'root.seq.b' });
+    const target = await tickOnce('root:10,seq:4:capacity_default=1:sequential_default');
+    expect(target.claimed).toBe(1);
+    expect(Object.values(await jobStates(fixture.db.pool, blocked))).toEqual(['pending', 'pending']);
+    await fixture.odoo.waitFor(() => fixture.odoo.takenCount(sibling[0]!) === 1);
+  });
+});
 
 describe('candidate read: a closed channel whose short spelling is another channel hides nothing', () => {
   it.each([

@@ -25,8 +25,13 @@ const SHORT: Record<string, string> = {
 function channelRow(channel: ChannelStatus): string[] {
   const capacity = channel.capacity === null ? 'unlimited' : String(channel.capacity);
   const rules = [
+    channel.paused ? 'PAUSED' : '',
     channel.sequential ? 'sequential' : '',
     channel.throttle ? `throttle ${channel.throttle}s` : '',
+    channel.capacityDefault !== undefined
+      ? `sub-channels ${channel.capacityDefault === null ? 'unlimited' : channel.capacityDefault}`
+      : '',
+    channel.sequentialDefault ? 'sub-channels sequential' : '',
   ]
     .filter(Boolean)
     .join(', ');
