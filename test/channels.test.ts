@@ -252,6 +252,18 @@ describe('channelTree', () => {
     expect(names(tree.limits('other'))).toEqual(['root']);
   });
 
+  it("follows upstream's documented intent, not its lookup quirk: root.a.x is not limited by root.a.a", () => {
+    // upstream's get_channel_by_name(parent_fallback=True) rebuilds 'root.a.x' under root.a as
+    // 'root.a.a.x', so a configured root.a.a limits it; the README says why the runner does not
+    const tree = channelTree(parseChannels('root:4,a:2,a.a:1'));
+    expect(names(tree.limits('root.a.x'))).toEqual(['root.a', 'root']);
+    expect(names(tree.limits('a.a.x'))).toEqual(['root.a.a', 'root.a', 'root']);
+    expect(names(channelTree(parseChannels('root:4,sub:2,sub.sub:1')).limits('sub.not.configured'))).toEqual([
+      'root.sub',
+      'root',
+    ]);
+  });
+
   it('skips unconfigured levels in deep nesting', () => {
     const tree = channelTree(parseChannels('root:8,a:4,a.b.c:2,a.b.c.d.e:1'));
     expect(names(tree.limits('root.a.b.c.d.e.f.g'))).toEqual([
