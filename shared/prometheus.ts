@@ -3,6 +3,13 @@
  * `queue_job_`, labelled by target, channel and state, with HELP and TYPE lines. Gauges only: status is
  * a snapshot. A target whose database could not be read keeps its `queue_job_target_up` at 0 and has no
  * other sample, so an unreadable database never reads as "no jobs".
+ *
+ * Beside ours, the names upstream's jobrunner exposes (OCA/queue#976, jobrunner/metrics.py):
+ * `queue_job_channel_{capacity,pending,running,failed,waiting_dependencies}` labelled channel, root,
+ * leaf, and `queue_job_jobs_to_do`, so a dashboard built for upstream reads this runner too. Each also
+ * carries `target` (upstream has one channel manager; we have one per target). Upstream's counters
+ * (`queue_job_jobs_scheduled_total`, `queue_job_dead_jobs_requeued_total`) are not emitted: status is a
+ * stateless snapshot and cannot count.
  */
 import { STATUS_STATES, type StatusReport } from './status.ts';
 
@@ -69,6 +76,13 @@ export function renderPrometheus(report: StatusReport): string {
     'Jobs the next sweep would recover: enqueued too long, or started with a worker gone.',
   );
   const unjudged = metric('started_unjudged', 'Started jobs no liveness signal can judge (left alone).');
+  // Upstream's names (OCA/queue#976).
+  const upCapacity = metric('channel_capacity', 'Channel Capacity');
+  const upPending = metric('channel_pending', 'Pending jobs in channel');
+  const upRunning = metric('channel_running', 'Running jobs in channel');
+  const upFailed = metric('channel_failed', 'Failed jobs in channel');
+  const upWaiting = metric('channel_waiting_dependencies', 'Jobs waiting for dependencies in channel');
+  const toDo = metric('jobs_to_do', 'Number of jobs waiting to be done (including running and failed jobs)');
 
   for (const target of report.targets) {
     const t = { target: target.target };
@@ -79,8 +93,16 @@ export function renderPrometheus(report: StatusReport): string {
     if (target.liveness) signal.samples.push({ labels: { ...t, signal: target.liveness }, value: 1 });
     indexes.samples.push({ labels: t, value: target.helperIndexes ? 1 : 0 });
     unjudged.samples.push({ labels: t, value: target.deadCandidates.unjudged });
+    let notDone = 0;
     for (const channel of target.channels) {
       const c = { ...t, channel: channel.channel };
+      const u = { ...c, ...upstreamLabels(channel.channel, target.channels) };
+      upCapacity.samples.push({ labels: u, value: channel.capacity ?? Number.POSITIVE_INFINITY });
+      upPending.samples.push({ labels: u, value: channel.jobs.pending ?? 0 });
+      upRunning.samples.push({ labels: u, value: channel.running });
+      upFailed.samples.push({ labels: u, value: channel.jobs.failed ?? 0 });
+      upWaiting.samples.push({ labels: u, value: channel.jobs.wait_dependencies ?? 0 });
+      notDone += Object.values(channel.jobs).reduce((n, v) => n + v, 0);
       const states = [...new Set([...STATUS_STATES, ...Object.keys(channel.jobs)])];
       for (const state of states)
         jobs.samples.push({ labels: { ...c, state }, value: channel.jobs[state] ?? 0 });
@@ -93,6 +115,7 @@ export function renderPrometheus(report: StatusReport): string {
       dead.samples.push({ labels: { ...c, state: 'enqueued' }, value: channel.deadCandidates.enqueued });
       dead.samples.push({ labels: { ...c, state: 'started' }, value: channel.deadCandidates.started });
     }
+    toDo.samples.push({ labels: t, value: notDone });
   }
   return render([
     up,
@@ -107,5 +130,23 @@ export function renderPrometheus(report: StatusReport): string {
     nextEta,
     dead,
     unjudged,
+    upCapacity,
+    upPending,
+    upRunning,
+    upFailed,
+    upWaiting,
+    toDo,
   ]);
+}
+
+/**
+ * Upstream's `root` and `leaf` labels, read as flags: whether the channel is root, and whether no other
+ * shown channel is below it (so `sum(...{leaf="true"})` counts each job once, running counts being
+ * hierarchical).
+ */
+function upstreamLabels(name: string, channels: readonly { channel: string }[]): Labels {
+  const leaf = !channels.some(
+    (other) => other.channel.startsWith(`${name}.`) || (name === 'root' && other.channel !== 'root'),
+  );
+  return { root: String(name === 'root'), leaf: String(leaf) };
 }

@@ -3,6 +3,7 @@
 // candidate read for channels whose short spelling is another channel.
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../shared/log.ts';
+import { renderPrometheus } from '../shared/prometheus.ts';
 import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
 import { useStandin } from './support/fixture.ts';
@@ -85,5 +86,37 @@ describe('candidate read: a closed channel whose short spelling is another chann
     // root has 3 free slots: one job of each of the three other channels
     expect(target.claimed).toBe(3);
     await fixture.odoo.waitFor(() => uuids.every((uuid) => fixture.odoo.takenCount(uuid) === 1));
+  });
+});
+
+describe("upstream's Prometheus names (OCA/queue#976) beside ours", () => {
+  it('queue_job_channel_* with channel, root and leaf labels, and queue_job_jobs_to_do', async () => {
+    await createJobs(fixture.db.pool, 2, { channel: 'root.a' });
+    await createJob(fixture.db.pool, { channel: 'root.a', state: 'failed' });
+    await createJob(fixture.db.pool, { channel: 'root.a.b', state: 'started' });
+    await createJob(fixture.db.pool, { channel: 'root', state: 'wait_dependencies' });
+    await createJob(fixture.db.pool, { channel: 'root', state: 'done' });
+    const report = await collectStatus(
+      testConfig({ databaseUrl: fixture.db.url, channels: 'root:4,a:2,a.b:1' }),
+      silentLogger,
+    );
+    const text = renderPrometheus(report);
+    const lines = text.split('\n');
+    const has = (line: string) => expect(lines).toContain(line);
+    has('# HELP queue_job_channel_capacity Channel Capacity');
+    has('# TYPE queue_job_channel_capacity gauge');
+    has('queue_job_channel_capacity{target="default",channel="root",root="true",leaf="false"} 4');
+    has('queue_job_channel_capacity{target="default",channel="root.a",root="false",leaf="false"} 2');
+    has('queue_job_channel_capacity{target="default",channel="root.a.b",root="false",leaf="true"} 1');
+    has('queue_job_channel_pending{target="default",channel="root.a",root="false",leaf="false"} 2');
+    has('queue_job_channel_failed{target="default",channel="root.a",root="false",leaf="false"} 1');
+    // running is hierarchical, as upstream's (a job runs in its channel and every ancestor)
+    has('queue_job_channel_running{target="default",channel="root",root="true",leaf="false"} 1');
+    has('queue_job_channel_running{target="default",channel="root.a.b",root="false",leaf="true"} 1');
+    has('queue_job_channel_waiting_dependencies{target="default",channel="root",root="true",leaf="false"} 1');
+    // not done: 2 pending + 1 failed + 1 started + 1 waiting
+    has('queue_job_jobs_to_do{target="default"} 5');
+    // ours are still there
+    has('queue_job_capacity{target="default",channel="root"} 4');
   });
 });
