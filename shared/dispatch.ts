@@ -12,6 +12,7 @@ import {
   classifyError,
   classifyStatus,
   mustRevert,
+  notSelected,
   type Outcome,
   type SettingNames,
   stopsTarget,
@@ -37,7 +38,7 @@ export class Dispatcher {
   private readonly pool: Pool;
   private readonly prefix: string;
   private readonly headers: Record<string, string>;
-  private readonly options: DispatcherOptions;
+  readonly options: DispatcherOptions;
 
   constructor(endpoint: OdooEndpoint, options: DispatcherOptions) {
     this.endpoint = endpoint;
@@ -105,6 +106,10 @@ export interface DispatchReport {
  * settled before this resolves (Cloud Run stops the CPU once the response is out). After the first
  * outcome that says the target is unhealthy, no further job is sent; those jobs and every job that
  * must be reverted go back to pending in one guarded UPDATE.
+ *
+ * A 500 is followed at once by the guarded revert of that job: a no-op when Odoo ran it and wrote
+ * `failed`; when it moves the row, Odoo never took the job (it did not select the database), the
+ * outcome becomes `not_selected` and the target is stopped for the pass.
  */
 export async function dispatchClaimed(
   dispatcher: Dispatcher,
@@ -113,26 +118,42 @@ export async function dispatchClaimed(
   concurrency = 64,
 ): Promise<DispatchReport> {
   const results: DispatchReport['results'] = jobs.map((job) => ({ job, outcome: null }));
+  // Bounded like a pass: if the rows stay locked or the database is gone, the sweep returns them
+  // after ENQUEUED_TIMEOUT_SECONDS instead (invariant 4), and the caller hears of it.
+  const revert = async (ids: number[]): Promise<string[]> => {
+    const { rows } = await transaction(pool, defaultTimeouts, (client) =>
+      client.query<{ uuid: string }>(sql.revert, [ids]),
+    );
+    return rows.map((row) => row.uuid);
+  };
+  const reverted: string[] = [];
+  const settled = new Set<number>();
   let stoppedBy: Outcome | null = null;
   let next = 0;
   const worker = async () => {
     while (stoppedBy === null && next < results.length) {
       const entry = results[next++]!;
       entry.outcome = await dispatcher.send(entry.job.uuid);
+      if (entry.outcome.kind === 'failed') {
+        settled.add(entry.job.id);
+        const moved = await revert([entry.job.id]);
+        if (moved.length > 0) {
+          reverted.push(...moved);
+          entry.outcome = notSelected(
+            entry.outcome.status,
+            dispatcher.endpoint.db,
+            dispatcher.options.settings,
+          );
+        }
+      }
       if (stopsTarget(entry.outcome) && stoppedBy === null) stoppedBy = entry.outcome;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, results.length) }, worker));
 
-  const back = results.filter((r) => r.outcome === null || mustRevert(r.outcome)).map((r) => r.job.id);
-  let reverted: string[] = [];
-  if (back.length > 0) {
-    // Bounded like a pass: if the rows stay locked or the database is gone, the sweep returns them
-    // after ENQUEUED_TIMEOUT_SECONDS instead (invariant 4), and the caller hears of it.
-    const { rows } = await transaction(pool, defaultTimeouts, (client) =>
-      client.query<{ uuid: string }>(sql.revert, [back]),
-    );
-    reverted = rows.map((row) => row.uuid);
-  }
+  const back = results
+    .filter((r) => !settled.has(r.job.id) && (r.outcome === null || mustRevert(r.outcome)))
+    .map((r) => r.job.id);
+  if (back.length > 0) reverted.push(...(await revert(back)));
   return { results, reverted, stoppedBy };
 }

@@ -6,8 +6,13 @@
 export type Outcome =
   /** 200: ran, postponed, or not taken; the row tells which. */
   | { kind: 'accepted'; status: number }
-  /** 500: the job raised; Odoo wrote `failed`. */
+  /** 500 and the row is no longer `enqueued`: the job raised; Odoo wrote `failed`. */
   | { kind: 'failed'; status: number }
+  /**
+   * 500 and the guarded revert moved the row: Odoo never took the job. A multi-database Odoo answers
+   * so for a database it will not select (a wrong ODOO_DB, a dbfilter; 19.0 without X-Odoo-Database).
+   */
+  | { kind: 'not_selected'; status: number; db: string; setting: string }
   /** Connected and sent, no response head before the dispatch timeout: Odoo is running it. */
   | { kind: 'running' }
   /** Odoo never got the request: refused, DNS, TLS, connect timeout. */
@@ -26,6 +31,7 @@ export type OutcomeKind = Outcome['kind'];
 export const outcomeKinds: readonly OutcomeKind[] = [
   'accepted',
   'failed',
+  'not_selected',
   'running',
   'unreachable',
   'lost',
@@ -38,6 +44,8 @@ export const outcomeKinds: readonly OutcomeKind[] = [
 export interface SettingNames {
   auth: string;
   url: string;
+  /** The `db=` sent to Odoo. */
+  db: string;
 }
 
 export function classifyStatus(status: number, settings: SettingNames): Outcome {
@@ -82,6 +90,15 @@ export function mustRevert(outcome: Outcome): boolean {
   return !delivered(outcome);
 }
 
+/**
+ * A 500 proves nothing by itself (design, "Dispatch outcomes"): only the row tells whether Odoo ran the
+ * job and wrote `failed`, or never selected the database. The guarded revert that follows every 500
+ * asks it: when the revert moved the row, this is the outcome that replaces `failed`.
+ */
+export function notSelected(status: number, db: string, settings: SettingNames): Outcome {
+  return { kind: 'not_selected', status, db, setting: settings.db };
+}
+
 /** Whether the target is unhealthy: stop sending it more jobs in this pass. A lost connection is not. */
 export function stopsTarget(outcome: Outcome): boolean {
   return mustRevert(outcome) && outcome.kind !== 'lost';
@@ -94,6 +111,8 @@ export function explain(outcome: Outcome): string {
       return 'Odoo answered 200 (ran, postponed or not taken)';
     case 'failed':
       return 'the job raised: Odoo answered 500 and marked it failed';
+    case 'not_selected':
+      return `Odoo answered 500 and left the job enqueued: it did not select database '${outcome.db}'; check ${outcome.setting} (a multi-database Odoo answers 500 for a db= it does not serve or its dbfilter refuses; keep queue_job in server_wide_modules); the jobs go back to pending`;
     case 'running':
       return 'Odoo is running the job (no response head before DISPATCH_TIMEOUT_MS)';
     case 'unreachable':

@@ -34,12 +34,14 @@ export function settingNames(target: Target): SettingNames {
     return {
       auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
       url: target.odooUrl ? 'ODOO_URL' : 'ODOO_URL (or web.base.url)',
+      db: 'ODOO_DB',
     };
   }
   const where = `QUEUE_JOB_TARGETS[${target.name}]`;
   return {
     auth: `${where}.httpAuthUser`,
     url: target.odooUrl ? `${where}.odooUrl` : `${where}.odooUrl (or web.base.url)`,
+    db: `${where}.db`,
   };
 }
 

@@ -424,9 +424,9 @@ describe('front door: auth, databases, sleep', () => {
     expect((await row(job.uuid)).state).toBe('enqueued');
   });
 
-  it('answers 404 for a database it does not serve, and serves several', async () => {
+  it('answers 500 for a database it will not select (as a multi-database Odoo), and serves several', async () => {
     const job = await enqueuedJob();
-    expect((await runjob(job.uuid, { db: 'not_a_db' })).status).toBe(404);
+    expect((await runjob(job.uuid, { db: 'not_a_db' })).status).toBe(500);
     expect((await row(job.uuid)).state).toBe('enqueued');
 
     const other = await createDatabase(inject('adminDatabaseUrl'));

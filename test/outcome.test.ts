@@ -6,10 +6,11 @@ import {
   delivered,
   explain,
   mustRevert,
+  notSelected,
   stopsTarget,
 } from '../shared/outcome.ts';
 
-const settings = { auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER', url: 'ODOO_URL' };
+const settings = { auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER', url: 'ODOO_URL', db: 'ODOO_DB' };
 const coded = (code: string) => Object.assign(new Error(`boom ${code}`), { code });
 
 describe('classifyStatus', () => {
@@ -35,6 +36,15 @@ describe('classifyStatus', () => {
   it('names the setting to fix', () => {
     expect(explain(classifyStatus(401, settings))).toContain('ODOO_QUEUE_JOB_HTTP_AUTH_USER');
     expect(explain(classifyStatus(404, settings))).toContain('ODOO_URL');
+  });
+
+  it('a 500 whose revert moved the row is a database Odoo did not select: revert, stop, name ODOO_DB', () => {
+    const outcome = notSelected(500, 'prod', settings);
+    expect(outcome.kind).toBe('not_selected');
+    expect(delivered(outcome)).toBe(false);
+    expect(mustRevert(outcome)).toBe(true);
+    expect(stopsTarget(outcome)).toBe(true);
+    expect(explain(outcome)).toMatch(/did not select database 'prod'.*ODOO_DB/);
   });
 });
 

@@ -7,8 +7,8 @@ import { renderPrometheus } from '../shared/prometheus.ts';
 import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
 import { useStandin } from './support/fixture.ts';
-import { createJob, createJobs, jobStates } from './support/jobs.ts';
-import { testConfig } from './support/runner.ts';
+import { createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
+import { captureLog, testConfig } from './support/runner.ts';
 
 const fixture = useStandin();
 
@@ -118,5 +118,56 @@ describe("upstream's Prometheus names (OCA/queue#976) beside ours", () => {
     has('queue_job_jobs_to_do{target="default"} 5');
     // ours are still there
     has('queue_job_capacity{target="default",channel="root"} 4');
+  });
+});
+
+describe('a 500 is not always "the job failed" (a multi-database Odoo that does not select db=)', () => {
+  it('ODOO_DB wrong: the guarded revert moves the row, one error names ODOO_DB, the target is not served', async () => {
+    const uuids = await createJobs(fixture.db.pool, 4);
+    const takenBefore = fixture.odoo.counts().taken;
+    const captured = captureLog('debug');
+    const config = testConfig({
+      databaseUrl: fixture.db.url,
+      channels: 'root:4',
+      env: { ODOO_DB: 'not_this_one' },
+    });
+    const summary = await tick(config, captured.log);
+    const target = summary.targets[0]!;
+    expect(summary.ok).toBe(false);
+    expect(summary.failing).toEqual(['default']);
+    expect(target.outcomes.not_selected).toBeGreaterThanOrEqual(1);
+    expect(target.outcomes.failed).toBe(0);
+    expect(target.dispatched).toBe(0);
+    expect(target.reverted).toBe(4);
+    expect(target.errors).toHaveLength(1);
+    expect(target.errors[0]).toMatch(/did not select database 'not_this_one'.*ODOO_DB/);
+    expect(captured.entries().filter((e) => e.severity === 'ERROR')).toHaveLength(1);
+    expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(Array(4).fill('pending'));
+    // every request the stand-in got was refused before taking a job
+    expect(fixture.odoo.counts().taken).toBe(takenBefore);
+  });
+
+  it('a job that really raises is still a failure: the revert changes nothing, the target is served', async () => {
+    const uuids = await createJobs(fixture.db.pool, 3);
+    fixture.odoo.configure({ outcome: () => 'failed' });
+    const summary = await tick(testConfig({ databaseUrl: fixture.db.url, channels: 'root:4' }), silentLogger);
+    expect(summary.ok).toBe(true);
+    expect(summary.targets[0]).toMatchObject({ reverted: 0, dispatched: 3 });
+    expect(summary.targets[0]!.outcomes).toMatchObject({ failed: 3, not_selected: 0 });
+    expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(Array(3).fill('failed'));
+  });
+
+  it("QUEUE_JOB_TARGETS: the error names the target's db setting", async () => {
+    await createJobs(fixture.db.pool, 1);
+    const config = testConfig({
+      databaseUrl: fixture.db.url,
+      env: {
+        DATABASE_URL: '',
+        QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'prod', databaseUrl: fixture.db.url, db: 'nope' }]),
+      },
+    });
+    const summary = await tick(config, silentLogger);
+    expect(summary.targets[0]!.errors.join(' ')).toContain('QUEUE_JOB_TARGETS[prod].db');
+    expect(await stateCounts(fixture.db.pool)).toEqual({ pending: 1 });
   });
 });

@@ -544,7 +544,10 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
         return;
       }
       if (!record.db || !databases.has(record.db)) {
-        finish(record, res, 404, '<h1>404 Not Found</h1>\n');
+        // A multi-database Odoo that does not select the database has no registry for the request:
+        // the controller raises and Odoo answers its 500 page; the row stays `enqueued`.
+        record.error = `no database selected (db=${record.db ?? ''})`;
+        finish(record, res, 500, ERROR_500);
         return;
       }
       if (!record.uuid) {
