@@ -53,7 +53,9 @@ export class Dispatcher {
       connect: { timeout: Math.max(options.timeoutMs, 3000) },
       keepAliveTimeout: 4000,
     });
-    this.headers = { 'user-agent': 'queue-job-runner' };
+    // 19.0 routes /queue_job/runjob by this header (OCA/queue#924 dropped the ?db= patch); earlier
+    // series ignore it and read ?db=, so both are always sent.
+    this.headers = { 'user-agent': 'queue-job-runner', 'x-odoo-database': endpoint.db };
     if (endpoint.auth) {
       const token = Buffer.from(`${endpoint.auth.user}:${endpoint.auth.password}`).toString('base64');
       this.headers.authorization = `Basic ${token}`;

@@ -42,10 +42,14 @@ interface Answer {
 }
 
 /** GET on a fresh connection (no keep-alive surprises); rejects with the socket error. */
-function get(url: string, options: { auth?: string; agent?: Agent } = {}): Promise<Answer> {
+function get(
+  url: string,
+  options: { auth?: string; agent?: Agent; database?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = {};
     if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString('base64')}`;
+    if (options.database !== undefined) headers['x-odoo-database'] = options.database;
     const req = httpGet(url, { agent: options.agent ?? false, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -448,6 +452,39 @@ describe('front door: auth, databases, sleep', () => {
     }
   });
 
+  it('19.0 routes by X-Odoo-Database and ignores ?db=; earlier series read ?db=', async () => {
+    const other = await createDatabase(inject('adminDatabaseUrl'));
+    const both = await startOdoo({
+      databases: { [db.name]: db.url, [other.name]: other.url },
+      workers: 1,
+      series: '19.0',
+    });
+    try {
+      const job = await enqueuedJob();
+      // ?db= alone selects nothing on a multi-database 19.0: 500, the row untouched
+      expect((await get(both.runjobUrl(db.name, job.uuid))).status).toBe(500);
+      expect((await row(job.uuid)).state).toBe('enqueued');
+      // the header wins over a wrong ?db=
+      expect((await get(both.runjobUrl('wrong', job.uuid), { database: db.name })).status).toBe(200);
+      expect((await row(job.uuid)).state).toBe('done');
+      expect(both.requests.at(-1)).toMatchObject({ db: db.name, databaseHeader: db.name, taken: true });
+      const unknown = await enqueuedJob();
+      expect((await get(both.runjobUrl(db.name, unknown.uuid), { database: 'nope' })).status).toBe(500);
+      expect((await row(unknown.uuid)).state).toBe('enqueued');
+      // 17.0: the header is ignored, ?db= decides
+      both.configure({ series: '17.0' });
+      expect((await get(both.runjobUrl(db.name, unknown.uuid), { database: 'nope' })).status).toBe(200);
+      expect((await row(unknown.uuid)).state).toBe('done');
+    } finally {
+      await both.close();
+      await other.close();
+    }
+    // one database: 19.0 without the header uses it (Odoo's monodb)
+    odoo.configure({ series: '19.0' });
+    const mono = await enqueuedJob();
+    expect((await runjob(mono.uuid, { db: 'ignored' })).status).toBe(200);
+    expect((await row(mono.uuid)).state).toBe('done');
+  });
   it("sleep('502') answers 502 to everything until wake(), without touching jobs", async () => {
     const job = await enqueuedJob();
     await odoo.sleep('502');

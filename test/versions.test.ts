@@ -1,13 +1,15 @@
 // What upstream added or does differently across queue_job 16.0-19.0, against a real PostgreSQL and
 // the Odoo stand-in: 18.0's channel options (paused, capacity_default, sequential_default) and the
 // candidate read for channels whose short spelling is another channel.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../shared/log.ts';
 import { renderPrometheus } from '../shared/prometheus.ts';
 import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
+import { createDatabase } from './support/db.ts';
 import { useStandin } from './support/fixture.ts';
 import { createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
+import { startOdoo } from './support/odoo.ts';
 import { captureLog, testConfig } from './support/runner.ts';
 
 const fixture = useStandin();
@@ -169,5 +171,30 @@ describe('a 500 is not always "the job failed" (a multi-database Odoo that does 
     const summary = await tick(config, silentLogger);
     expect(summary.targets[0]!.errors.join(' ')).toContain('QUEUE_JOB_TARGETS[prod].db');
     expect(await stateCounts(fixture.db.pool)).toEqual({ pending: 1 });
+  });
+});
+
+describe('19.0 routes /queue_job/runjob by X-Odoo-Database (OCA/queue#924)', () => {
+  it('a multi-database 19.0 Odoo runs the jobs of the database the runner names in the header', async () => {
+    const other = await createDatabase(inject('adminDatabaseUrl'));
+    const odoo19 = await startOdoo({
+      databases: { [other.name]: other.url, [fixture.db.name]: fixture.db.url },
+      series: '19.0',
+    });
+    try {
+      const uuids = await createJobs(fixture.db.pool, 3);
+      const summary = await tick(
+        testConfig({ databaseUrl: fixture.db.url, odooUrl: odoo19.url, channels: 'root:4' }),
+        silentLogger,
+      );
+      expect(summary.ok).toBe(true);
+      await odoo19.waitFor(() => uuids.every((uuid) => odoo19.takenCount(uuid) === 1));
+      const runjobs = odoo19.requests.filter((r) => r.path === '/queue_job/runjob');
+      expect(runjobs.map((r) => r.databaseHeader)).toEqual(Array(3).fill(fixture.db.name));
+      expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(Array(3).fill('done'));
+    } finally {
+      await odoo19.close();
+      await other.close();
+    }
   });
 });

@@ -28,7 +28,16 @@ export interface StandinJob {
   testFailureRate?: number;
 }
 
+/** The queue_job series the stand-in plays (see `selectDatabase` and README "Versions"). */
+export type OdooSeries = '16.0' | '17.0' | '18.0' | '19.0';
+
 export interface OdooKnobs {
+  /**
+   * Series played. Up to 18.0 the controller's database is `?db=` (queue_job's post_load patch);
+   * 19.0 dropped that patch (OCA/queue#924) and Odoo routes by the `X-Odoo-Database` header, falling
+   * back to the only database when it serves one.
+   */
+  series: OdooSeries;
   /** Delay before a request is handled at all (network, proxy). */
   latencyMs: number;
   /** How long a job "runs" once `started` is committed. */
@@ -65,7 +74,10 @@ export interface RecordedRequest {
   at: number;
   method: string;
   path: string;
+  /** `?db=` as sent; for runjob, replaced by the database the series selected. */
   db: string | null;
+  /** The `X-Odoo-Database` header as sent (19.0 routes by it). */
+  databaseHeader?: string;
   uuid: string | null;
   /** False when basic auth was required and missing or wrong. */
   authOk: boolean;
@@ -132,6 +144,7 @@ export interface OdooStandin {
 
 /** What every knob is when not set: an instant, healthy, open Odoo. */
 export const DEFAULT_KNOBS: Readonly<OdooKnobs> = {
+  series: '17.0',
   latencyMs: 0,
   durationMs: 0,
   failureRate: 0,
@@ -496,6 +509,9 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       db: url.searchParams.get('db'),
       uuid: url.searchParams.get('job_uuid'),
       authOk: true,
+      ...(typeof req.headers['x-odoo-database'] === 'string'
+        ? { databaseHeader: req.headers['x-odoo-database'] }
+        : {}),
     };
     if (asleep === 'refuse') {
       // A keep-alive connection from before the sleep: the server is gone, so is the connection.
@@ -543,13 +559,15 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
         finish(record, res, 400, '<h1>400 Bad Request</h1>\n<p>Session expired (invalid CSRF token)</p>\n');
         return;
       }
-      if (!record.db || !databases.has(record.db)) {
-        // A multi-database Odoo that does not select the database has no registry for the request:
+      const selected = selectDatabase(knobs.series, record.db, req.headers['x-odoo-database'], databases);
+      if (selected === null) {
+        // A multi-database Odoo that does not select a database has no registry for the request:
         // the controller raises and Odoo answers its 500 page; the row stays `enqueued`.
-        record.error = `no database selected (db=${record.db ?? ''})`;
+        record.error = `no database selected (${knobs.series}: db=${record.db ?? ''})`;
         finish(record, res, 500, ERROR_500);
         return;
       }
+      record.db = selected;
       if (!record.uuid) {
         finish(record, res, 400, '<h1>400 Bad Request</h1>\n');
         return;
@@ -709,6 +727,25 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       await session.close();
     },
   };
+}
+
+/**
+ * The database a runjob request runs in, as the series routes it; null = none selected. Up to 18.0,
+ * `?db=` names it (a name the server does not serve selects nothing). 19.0 reads `X-Odoo-Database`
+ * and ignores `?db=`; without the header, a server with one database uses it, others select nothing.
+ */
+export function selectDatabase(
+  series: OdooSeries,
+  dbParameter: string | null,
+  header: string | string[] | undefined,
+  databases: ReadonlyMap<string, string>,
+): string | null {
+  if (series === '19.0') {
+    const named = Array.isArray(header) ? header[0] : header;
+    if (named !== undefined && named !== '') return databases.has(named) ? named : null;
+    return databases.size === 1 ? [...databases.keys()][0]! : null;
+  }
+  return dbParameter && databases.has(dbParameter) ? dbParameter : null;
 }
 
 function applyKnobs(knobs: OdooKnobs, next: Partial<OdooKnobs>): void {
