@@ -38,12 +38,14 @@ describe('one pass (window 0)', () => {
   it('counts a job that raised as failed (500) and a long job as running', async () => {
     fixture.odoo.configure({
       outcome: (job) => (job.name?.includes('boom') ? 'failed' : 'done'),
-      durationMs: (job) => (job.name?.includes('slow') ? 1500 : 0),
+      // The slow job outlasts the dispatch timeout by construction; the failing one answers at once
+      // and has the whole timeout to do it, however loaded the machine.
+      durationMs: (job) => (job.name?.includes('slow') ? 3000 : 0),
     });
     const boom = await createJob(fixture.db.pool, { name: 'boom' });
     const slow = await createJob(fixture.db.pool, { name: 'slow' });
     const summary = await tick(
-      testConfig({ databaseUrl: fixture.db.url, channels: 'root:4', dispatchTimeoutMs: 300 }),
+      testConfig({ databaseUrl: fixture.db.url, channels: 'root:4', dispatchTimeoutMs: 1500 }),
       silentLogger,
     );
     expect(summary.targets[0]?.outcomes).toMatchObject({ failed: 1, running: 1 });
