@@ -1,11 +1,9 @@
 /**
  * What every HTTP function shares: the configuration, loaded once per instance and lazily (a broken
  * one answers 500 naming the variable, never a value); who may call (functions/auth.ts: a bearer token,
- * or an explicit opt-out, else nothing is served); JSON answers, redacted; and the mapping of client errors to 4xx, so a caller's mistake is never a 500.
- *
- * The functions-framework parses bodies before our code runs: a body that is not valid JSON under
- * `Content-Type: application/json` is answered 400 (an unsupported charset or encoding 415) by its
- * Express error handler, which we cannot hook (functions-framework-nodejs#686); everything else is ours.
+ * or an explicit opt-out, else nothing is served); JSON answers, redacted; and the mapping of client
+ * errors to 4xx, so a caller's mistake is never a 500. The body reaches us unparsed, at most
+ * MAX_BODY_BYTES of it, and only from an authorized caller: functions/intake.ts.
  */
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
@@ -40,7 +38,8 @@ export function resetInstance(options: { write?: (line: string) => void } = {}):
   write = options.write;
 }
 
-function logger(config: Config | null, name: string): Logger {
+/** The logger of one function (or of the intake), at the configured level once one is loaded. */
+export function logger(config: Config | null, name: string): Logger {
   return createLogger({ level: config?.logLevel ?? 'info', write, fields: { function: name } });
 }
 
@@ -117,21 +116,38 @@ function send(res: Response, reply: Reply): void {
 
 /**
  * The request body of a JSON endpoint, checked in the order a client fixes them: size (413), media type
- * (415), presence (400). Its content is validated by the caller (400 with zod's issues).
+ * and charset (415), presence and syntax (400). Parsed here from the raw bytes (functions/intake.ts keeps
+ * the framework's parsers out), so every failure is a JSON answer. Its content is validated by the caller
+ * (400 with zod's issues).
  */
 export function jsonBody(req: Request): unknown {
+  const raw = req.rawBody ?? Buffer.alloc(0);
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > MAX_BODY_BYTES || (req.rawBody?.length ?? 0) > MAX_BODY_BYTES) {
+  if (declared > MAX_BODY_BYTES || raw.length > MAX_BODY_BYTES) {
     throw new HttpError(413, `request body larger than ${MAX_BODY_BYTES} bytes`);
   }
   const type = req.headers['content-type'];
   if (type === undefined) {
-    if ((req.rawBody?.length ?? 0) === 0) throw new HttpError(400, 'a JSON body is required');
+    if (raw.length === 0) throw new HttpError(400, 'a JSON body is required');
     throw new HttpError(415, 'Content-Type must be application/json');
   }
   if (!req.is('application/json')) throw new HttpError(415, 'Content-Type must be application/json');
-  if ((req.rawBody?.length ?? 0) === 0) throw new HttpError(400, 'a JSON body is required');
-  return req.body;
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(type)?.[1];
+  if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
+    throw new HttpError(415, 'the charset of a JSON body must be utf-8');
+  }
+  if (raw.length === 0) throw new HttpError(400, 'a JSON body is required');
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    // The parser's message quotes the input: say only what is wrong.
+    throw new HttpError(400, 'the request body is not valid JSON');
+  }
+}
+
+/** A body sent as JSON to a function that takes none must still be JSON: a caller's mistake is told. */
+function checkOptionalBody(req: Request): void {
+  if ((req.rawBody?.length ?? 0) > 0 && req.is('application/json')) jsonBody(req);
 }
 
 /** A single-valued query parameter, or undefined; repeated parameters are a client error. */
@@ -188,6 +204,7 @@ export function endpoint(
         res.set('Allow', methods.join(', '));
         throw new HttpError(405, `method ${req.method} not allowed (use ${methods.join(' or ')})`);
       }
+      checkOptionalBody(req);
       if (config === null) {
         // A ConfigError names the variable and the problem, never a value; anything else is redacted.
         const variable = configError instanceof ConfigError ? configError.variable : undefined;

@@ -4,9 +4,13 @@
  */
 import * as functions from '@google-cloud/functions-framework';
 import { dispatchFunction } from './dispatch.ts';
+import { installIntake } from './intake.ts';
 import { keepaliveFunction } from './keepalive.ts';
 import { statusFunction } from './status.ts';
 import { tickFunction } from './tick.ts';
+
+// Before the framework builds its server (it loads this module first): see functions/intake.ts.
+installIntake();
 
 functions.http('tick', tickFunction);
 functions.http('keepalive', keepaliveFunction);

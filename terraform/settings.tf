@@ -22,7 +22,8 @@ locals {
     # runner needs no bearer token of its own; without this it would refuse every request (open by default
     # is not an option it offers).
     RUNNER_ALLOW_UNAUTHENTICATED = "true"
-    # Not a runner setting: makes the functions framework answer malformed requests without stack traces.
+    # Not a runner setting: keeps the functions framework's start-up banner out of the logs (malformed
+    # requests are answered as JSON without a stack whatever NODE_ENV is: functions/intake.ts).
     NODE_ENV = "production"
   }
 

@@ -272,9 +272,10 @@ describe('dispatch', () => {
       expect(limited.json.issues[0]).toMatchObject({ path: 'limit' });
     });
 
-    it('400 for a body that is not JSON under application/json (answered by the framework)', async () => {
+    it('400 for a body that is not JSON under application/json, as JSON', async () => {
       const answer = await postJson(fns.url('dispatch'), '{"uuids": [');
       expect(answer.status).toBe(400);
+      expect(answer.json).toEqual({ error: 'the request body is not valid JSON' });
       const empty = await call(fns.url('dispatch'), { method: 'POST' });
       expect(empty.status).toBe(400);
       expect(empty.json.error).toBe('a JSON body is required');
