@@ -439,6 +439,49 @@ describe('front door: auth, databases, sleep', () => {
     expect((await row(job.uuid)).state).toBe('enqueued');
   });
 
+  it('18.0: keeps a lock row per started job, held while it runs, freed when its worker dies', async () => {
+    await odoo.setSeries('18.0');
+    try {
+      expect(
+        (await db.pool.query("SELECT latest_version FROM ir_module_module WHERE name = 'queue_job'")).rows[0],
+      ).toEqual({ latest_version: '18.0.2.2.0' });
+      const lockable = async (id: number) =>
+        (
+          await db.pool.query(
+            `WITH l AS (SELECT id FROM queue_job_lock WHERE queue_job_id = $1 FOR NO KEY UPDATE SKIP LOCKED)
+             SELECT count(*)::int AS n FROM l`,
+            [id],
+          )
+        ).rows[0].n as number;
+      const running = await enqueuedJob();
+      odoo.configure({ durationMs: 400 });
+      const answer = runjob(running.uuid);
+      await odoo.waitFor(() => odoo.running() === 1);
+      expect((await row(running.uuid)).state).toBe('started');
+      expect(await lockable(running.id)).toBe(0);
+      expect((await answer).status).toBe(200);
+      expect((await row(running.uuid)).state).toBe('done');
+      expect(await lockable(running.id)).toBe(1);
+
+      odoo.configure({ durationMs: 0 });
+      const dying = await enqueuedJob();
+      odoo.crashNext(1);
+      await runjob(dying.uuid).catch(() => undefined);
+      await odoo.waitFor(() => odoo.counts().inFlight === 0);
+      expect((await row(dying.uuid)).state).toBe('started');
+      // the dead worker's transaction is gone: its lock row can be taken, upstream's "found dead"
+      let free = 0;
+      for (let i = 0; i < 100 && free === 0; i++) {
+        free = await lockable(dying.id);
+        if (free === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(free).toBe(1);
+    } finally {
+      await odoo.setSeries('17.0');
+    }
+    expect((await db.pool.query("SELECT to_regclass('queue_job_lock') AS t")).rows[0].t).toBeNull();
+  });
+
   it('answers 500 for a database it will not select (as a multi-database Odoo), and serves several', async () => {
     const job = await enqueuedJob();
     expect((await runjob(job.uuid, { db: 'not_a_db' })).status).toBe(500);
@@ -483,7 +526,7 @@ describe('front door: auth, databases, sleep', () => {
       expect((await get(both.runjobUrl(db.name, unknown.uuid), { database: 'nope' })).status).toBe(500);
       expect((await row(unknown.uuid)).state).toBe('enqueued');
       // 17.0: the header is ignored, ?db= decides
-      both.configure({ series: '17.0' });
+      await both.setSeries('17.0');
       expect((await get(both.runjobUrl(db.name, unknown.uuid), { database: 'nope' })).status).toBe(200);
       expect((await row(unknown.uuid)).state).toBe('done');
     } finally {
@@ -491,10 +534,14 @@ describe('front door: auth, databases, sleep', () => {
       await other.close();
     }
     // one database: 19.0 without the header uses it (Odoo's monodb)
-    odoo.configure({ series: '19.0' });
-    const mono = await enqueuedJob();
-    expect((await runjob(mono.uuid, { db: 'ignored' })).status).toBe(200);
-    expect((await row(mono.uuid)).state).toBe('done');
+    await odoo.setSeries('19.0');
+    try {
+      const mono = await enqueuedJob();
+      expect((await runjob(mono.uuid, { db: 'ignored' })).status).toBe(200);
+      expect((await row(mono.uuid)).state).toBe('done');
+    } finally {
+      await odoo.setSeries('17.0');
+    }
   });
   it("sleep('502') answers 502 to everything until wake(), without touching jobs", async () => {
     const job = await enqueuedJob();

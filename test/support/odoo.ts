@@ -28,16 +28,34 @@ export interface StandinJob {
   testFailureRate?: number;
 }
 
-/** The queue_job series the stand-in plays (see `selectDatabase` and README "Versions"). */
+/**
+ * The queue_job series the stand-in plays (README "Versions"):
+ * - 16.0, 17.0: no lock table; the controller takes the job `FOR UPDATE` (waits on a holder); `?db=`.
+ * - 18.0: the `queue_job_lock` table (OCA/queue#716/#748): the controller inserts the job's lock row
+ *   with `started` and holds it `FOR NO KEY UPDATE` while the job runs, and takes the job with
+ *   `SKIP LOCKED` (#866/#873); `?db=`.
+ * - 19.0: as 18.0, and the database is chosen by the `X-Odoo-Database` header (#924), not `?db=`.
+ * `ir_module_module` says the series' queue_job version. A property of the installation, not a knob:
+ * `configure(DEFAULT_KNOBS)` leaves it alone; `setSeries` changes it (and the databases' tables).
+ */
 export type OdooSeries = '16.0' | '17.0' | '18.0' | '19.0';
 
+export const SERIES: readonly OdooSeries[] = ['16.0', '17.0', '18.0', '19.0'];
+
+/** queue_job (and base) versions `ir_module_module` holds for each series. */
+export const SERIES_VERSIONS: Record<OdooSeries, { queueJob: string; base: string }> = {
+  '16.0': { queueJob: '16.0.2.6.8', base: '16.0.1.3' },
+  '17.0': { queueJob: '17.0.1.0.5', base: '17.0.1.3' },
+  '18.0': { queueJob: '18.0.2.2.0', base: '18.0.1.3' },
+  '19.0': { queueJob: '19.0.1.0.0', base: '19.0.1.3' },
+};
+
+/** Whether the series' controller keeps a lock row per started job. */
+export function hasLockTable(series: OdooSeries): boolean {
+  return series === '18.0' || series === '19.0';
+}
+
 export interface OdooKnobs {
-  /**
-   * Series played. Up to 18.0 the controller's database is `?db=` (queue_job's post_load patch);
-   * 19.0 dropped that patch (OCA/queue#924) and Odoo routes by the `X-Odoo-Database` header, falling
-   * back to the only database when it serves one.
-   */
-  series: OdooSeries;
   /** Delay before a request is handled at all (network, proxy). */
   latencyMs: number;
   /** How long a job "runs" once `started` is committed. */
@@ -57,6 +75,8 @@ export interface OdooKnobs {
 }
 
 export interface StartOdooOptions extends Partial<OdooKnobs> {
+  /** Series played (default 17.0); its tables are prepared in every database at start. */
+  series?: OdooSeries;
   /** The databases this Odoo serves: `db` parameter → PostgreSQL URL. */
   databases: Record<string, string>;
   /** Prefork HTTP workers, i.e. jobs that can run at once (default 32). */
@@ -112,6 +132,10 @@ export interface OdooStandin {
   readonly url: string;
   readonly port: number;
   readonly knobs: Readonly<OdooKnobs>;
+  /** The series played (see OdooSeries). */
+  readonly series: OdooSeries;
+  /** Plays another series: prepares every database's tables and module version for it. */
+  setSeries(series: OdooSeries): Promise<void>;
   readonly asleep: SleepMode | false;
   /** Every request, in arrival order. */
   readonly requests: readonly RecordedRequest[];
@@ -144,7 +168,6 @@ export interface OdooStandin {
 
 /** What every knob is when not set: an instant, healthy, open Odoo. */
 export const DEFAULT_KNOBS: Readonly<OdooKnobs> = {
-  series: '17.0',
   latencyMs: 0,
   durationMs: 0,
   failureRate: 0,
@@ -176,6 +199,27 @@ const SQL = {
            SET state = 'started', date_started = clock_timestamp() AT TIME ZONE 'utc', worker_pid = $2
            WHERE id IN (SELECT id FROM queue_job WHERE uuid = $1 AND state = 'enqueued' FOR UPDATE)
            RETURNING id, uuid, name, channel, priority, retry, max_retries, dependencies, method_name, kwargs`,
+  },
+  // 18.0+ (#866/#873): the job is taken with SKIP LOCKED, so a duplicate request returns at once.
+  takeEnqueuedSkipLocked: {
+    name: 'standin_take_enqueued_skip_locked',
+    text: `UPDATE queue_job
+           SET state = 'started', date_started = clock_timestamp() AT TIME ZONE 'utc', worker_pid = $2
+           WHERE id IN (SELECT id FROM queue_job WHERE uuid = $1 AND state = 'enqueued'
+             FOR NO KEY UPDATE SKIP LOCKED)
+           RETURNING id, uuid, name, channel, priority, retry, max_retries, dependencies, method_name, kwargs`,
+  },
+  // 18.0+ set_started also inserts the job's lock row (id = queue_job_id = the job's id).
+  insertLock: {
+    name: 'standin_insert_lock',
+    text: `INSERT INTO queue_job_lock (id, queue_job_id, create_uid, create_date, write_uid, write_date)
+           VALUES ($1, $1, 1, now() AT TIME ZONE 'utc', 1, now() AT TIME ZONE 'utc') ON CONFLICT (id) DO NOTHING`,
+  },
+  // 18.0+ lock(): held for the whole job; a dead worker's connection drops and frees it.
+  holdLock: {
+    name: 'standin_hold_lock',
+    text: `SELECT l.id FROM queue_job_lock l JOIN queue_job j ON j.id = l.queue_job_id
+           WHERE l.queue_job_id = $1 AND j.state = 'started' FOR NO KEY UPDATE OF l SKIP LOCKED`,
   },
   // set_done + store: exec_time = date_done - date_started; result is str(return value) or NULL.
   setDone: {
@@ -268,6 +312,8 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
   const knobs: OdooKnobs = { ...DEFAULT_KNOBS };
   applyKnobs(knobs, options);
   const databases = new Map(Object.entries(options.databases));
+  let series: OdooSeries = options.series ?? '17.0';
+  await prepareSeries(databases, series);
   const random = seededRandom(options.seed ?? 1);
   const events = new EventEmitter();
   events.setMaxListeners(0);
@@ -396,16 +442,38 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     res: ServerResponse,
   ): Promise<boolean> => {
     const client = await connection(worker, db);
+    const locking = hasLockTable(series);
     let row: JobRow | undefined;
     await client.query('BEGIN');
     try {
-      row = (await client.query<JobRow>({ ...SQL.takeEnqueued, values: [uuid, worker.pid] })).rows[0];
+      const take = locking ? SQL.takeEnqueuedSkipLocked : SQL.takeEnqueued;
+      row = (await client.query<JobRow>({ ...take, values: [uuid, worker.pid] })).rows[0];
+      if (row && locking) await client.query({ ...SQL.insertLock, values: [row.id] });
       // `started` is committed before the job runs, so everyone sees who runs it.
       await client.query(row ? 'COMMIT' : 'ROLLBACK');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     }
+    // 18.0+: the job runs in a transaction holding its lock row; it ends with the job's final write.
+    let holding = false;
+    if (row && locking) {
+      await client.query('BEGIN');
+      holding = (await client.query({ ...SQL.holdLock, values: [row.id] })).rows.length > 0;
+      if (!holding) {
+        await client.query('ROLLBACK');
+        record.taken = false;
+        counts.notTaken++;
+        finish(record, res, 200);
+        return true;
+      }
+    }
+    const release_ = async () => {
+      if (holding) {
+        holding = false;
+        await client.query('COMMIT');
+      }
+    };
     if (!row) {
       // Not there or not enqueued: Odoo logs a warning and answers 200 with an empty body.
       record.taken = false;
@@ -462,6 +530,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
             values: ['pending', uuid, 'done', 'wait_dependencies'],
           });
         }
+        await release_();
         stopRunning();
         counts.done++;
         record.finalState = 'done';
@@ -472,6 +541,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
           ...SQL.postpone,
           values: [job.id, retry, RETRY_MESSAGE, knobs.retryDelaySeconds],
         });
+        await release_();
         stopRunning();
         counts.postponed++;
         record.finalState = 'pending';
@@ -488,6 +558,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
           ...SQL.setFailed,
           values: [job.id, retry, failure.name, failure.message, traceback(failure.name, failure.message)],
         });
+        await release_();
         stopRunning();
         counts.failed++;
         record.finalState = 'failed';
@@ -496,6 +567,8 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       }
       return true;
     } finally {
+      // A job cut short (the stand-in closing) must not leave its worker's connection in a transaction.
+      if (holding) await client.query('ROLLBACK').catch(() => {});
       stopRunning();
     }
   };
@@ -559,11 +632,11 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
         finish(record, res, 400, '<h1>400 Bad Request</h1>\n<p>Session expired (invalid CSRF token)</p>\n');
         return;
       }
-      const selected = selectDatabase(knobs.series, record.db, req.headers['x-odoo-database'], databases);
+      const selected = selectDatabase(series, record.db, req.headers['x-odoo-database'], databases);
       if (selected === null) {
         // A multi-database Odoo that does not select a database has no registry for the request:
         // the controller raises and Odoo answers its 500 page; the row stays `enqueued`.
-        record.error = `no database selected (${knobs.series}: db=${record.db ?? ''})`;
+        record.error = `no database selected (${series}: db=${record.db ?? ''})`;
         finish(record, res, 500, ERROR_500);
         return;
       }
@@ -669,6 +742,13 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     get knobs() {
       return knobs;
     },
+    get series() {
+      return series;
+    },
+    setSeries: async (next) => {
+      await prepareSeries(databases, next);
+      series = next;
+    },
     get asleep() {
       return asleep;
     },
@@ -727,6 +807,39 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       await session.close();
     },
   };
+}
+
+/**
+ * Makes each database look like the series installed it: queue_job's module version in
+ * ir_module_module, and the lock table present (18.0+, with Odoo's columns) or absent (16.0, 17.0).
+ */
+async function prepareSeries(databases: ReadonlyMap<string, string>, series: OdooSeries): Promise<void> {
+  for (const url of databases.values()) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const versions = SERIES_VERSIONS[series];
+      await client.query(
+        `UPDATE ir_module_module SET latest_version = CASE name WHEN 'queue_job' THEN $1 ELSE $2 END
+         WHERE name IN ('queue_job', 'base')`,
+        [versions.queueJob, versions.base],
+      );
+      if (hasLockTable(series)) {
+        await client.query(`CREATE TABLE IF NOT EXISTS queue_job_lock (
+          id serial PRIMARY KEY,
+          queue_job_id integer NOT NULL REFERENCES queue_job(id) ON DELETE CASCADE,
+          create_uid integer, create_date timestamp without time zone,
+          write_uid integer, write_date timestamp without time zone)`);
+        await client.query(
+          'CREATE INDEX IF NOT EXISTS queue_job_lock__queue_job_id_index ON queue_job_lock (queue_job_id)',
+        );
+      } else {
+        await client.query('DROP TABLE IF EXISTS queue_job_lock');
+      }
+    } finally {
+      await client.end();
+    }
+  }
 }
 
 /**
