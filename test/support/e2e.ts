@@ -121,4 +121,25 @@ export function odooEndToEnd(target: () => OdooUnderTest): void {
     expect(graphJobs.length).toBeGreaterThanOrEqual(2);
     expect(graphJobs.every((job) => job.state === 'done')).toBe(true);
   }, 180_000);
+
+  it('a database Odoo does not serve (wrong ODOO_DB): Odoo answers 500, the job goes back to pending, one error names ODOO_DB', async () => {
+    const uuid = await createTestJob({ description: 'e2e wrong db' });
+    const wrong = {
+      ...loadConfig({
+        DATABASE_URL: odoo.databaseUrl,
+        ODOO_URL: odoo.odooUrl,
+        ODOO_DB: 'qjr_no_such_database',
+        ODOO_QUEUE_JOB_CHANNELS: channels,
+      }),
+      windowSeconds: 0,
+    };
+    const summary = await tick(wrong, silentLogger);
+    expect(summary.ok).toBe(false);
+    expect(summary.targets[0]?.outcomes.not_selected).toBe(1);
+    expect(summary.targets[0]?.errors).toHaveLength(1);
+    expect(summary.targets[0]?.errors[0]).toContain('ODOO_DB');
+    expect((await states('uuid', uuid))[0]?.state).toBe('pending');
+    // with the right database it runs
+    await runUntil(async () => (await states('uuid', uuid))[0]?.state === 'done');
+  }, 60_000);
 }
