@@ -7,7 +7,7 @@
 import { hiRes, percentile } from '../dev/stats.ts';
 import { channelTree, parseChannels } from '../shared/channels.ts';
 import { claimPass } from '../shared/claim.ts';
-import { defaultTimeouts, openPool } from '../shared/database.ts';
+import { DirectTransport } from '../shared/direct.ts';
 import * as sql from '../shared/sql.ts';
 import { helperIndexesPresent } from '../shared/target.ts';
 import type { TestDatabase } from '../test/support/db.ts';
@@ -32,7 +32,7 @@ interface Measured {
 
 export async function passBench(ctx: BenchContext): Promise<Figure[]> {
   const db = await ctx.database('bench_pass', 4);
-  const pool = openPool(db.url);
+  const pool = new DirectTransport(db.url);
   const results: Measured[] = [];
   try {
     let t = hiRes();
@@ -70,7 +70,7 @@ export async function passBench(ctx: BenchContext): Promise<Figure[]> {
       }
     }
   } finally {
-    await pool.end();
+    await pool.close();
     await db.close();
   }
 
@@ -120,7 +120,7 @@ async function load(db: TestDatabase, count: number, state: 'pending' | 'done'):
 
 async function measure(
   db: TestDatabase,
-  pool: ReturnType<typeof openPool>,
+  pool: DirectTransport,
   shape: 'root full' | 'claiming 8',
   indexed: boolean,
 ): Promise<{ p50: number; p95: number; n: number }> {
@@ -129,7 +129,7 @@ async function measure(
   const until = hiRes() + TIME_LIMIT_MS;
   for (let i = 0; i < WARM + REPS[shape] && hiRes() < until; i++) {
     const started = hiRes();
-    const result = await claimPass(pool, tree, defaultTimeouts, undefined, indexed);
+    const result = await claimPass(pool, tree, undefined, indexed);
     const elapsed = hiRes() - started;
     if (i >= WARM) times.push(elapsed);
     const expected = shape === 'root full' ? 0 : 8;

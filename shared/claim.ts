@@ -1,13 +1,15 @@
 /**
- * One claim pass on one database (design, "One claim pass"): in a single short transaction, take the
- * baton, read the state the plan needs, plan in TypeScript, claim the planned rows with the guarded
- * UPDATE … SKIP LOCKED, commit. Nothing is sent from here: only rows this commit claimed may be sent.
+ * One claim pass on one database (design, "One claim pass"): read the state the plan needs, plan in
+ * TypeScript, then claim the planned rows under the baton with the guarded UPDATE … SKIP LOCKED, in
+ * one short transaction that first proves what the plan assumed still holds (`sql.claim`). The read
+ * and the claim are separate units (through the bridge, separate requests), so a claim whose proof
+ * fails claims nothing and the pass plans again from a fresh read, a bounded number of times. Nothing
+ * is sent from here: only rows a committed claim returned may be sent.
  */
-import type pg from 'pg';
 import type { ChannelTree } from './channels.ts';
-import { type Timeouts, transaction } from './database.ts';
 import { type Candidate, closedChannels, plan, runningByChannel } from './plan.ts';
 import * as sql from './sql.ts';
+import { query, type Transport } from './transport.ts';
 
 /** A job this runner moved to `enqueued`: it must now be sent, or reverted. */
 export interface ClaimedJob {
@@ -24,14 +26,22 @@ export interface ClaimResult {
   wakeAt: number | null;
   /** Planned jobs another transaction held (SKIP LOCKED) or that stopped being pending. */
   skipped: number;
-  /** Whether the baton was the root channel row (false: the advisory-lock fallback was used). */
-  rootBaton: boolean;
-  /** Whether another pass right away may claim more (the claim hit the pass limit). */
+  /** Whether the baton was the root channel row (false: the advisory-lock fallback; null: no claim tried). */
+  rootBaton: boolean | null;
+  /** Whether another pass right away may claim more (the claim hit the pass limit, or stayed stale). */
   more: boolean;
+  /** Claims whose proof failed (another runner claimed meanwhile) and were planned again. */
+  replans: number;
 }
 
 /** Most jobs one pass claims: bounds the transaction and the memory of one plan. */
 export const PASS_LIMIT = 1000;
+
+/**
+ * Plans per pass before it gives up and lets the next pass try: each stale claim means another runner
+ * claimed in between, so the loser's next plan sees those claims.
+ */
+export const PLAN_ATTEMPTS = 3;
 
 interface PassStateRow {
   now: number;
@@ -39,18 +49,8 @@ interface PassStateRow {
   failed: string[];
   waiting: Candidate[];
   throttled: { name: string; lastEnqueued: number }[];
-}
-
-/**
- * Takes the baton. The root channel row is Odoo's own (queue_job.channel_root) and always present on
- * a working install; without it (a damaged or partial schema) a transaction advisory lock serializes
- * passes the same way, so capacity still holds.
- */
-export async function takeBaton(client: pg.PoolClient): Promise<boolean> {
-  const root = await client.query(sql.baton);
-  if (root.rowCount && root.rowCount > 0) return true;
-  await client.query(sql.batonFallback);
-  return false;
+  due: boolean;
+  nextEta: number | null;
 }
 
 function toCandidate(row: Candidate): Candidate {
@@ -64,16 +64,21 @@ function toCandidate(row: Candidate): Candidate {
   };
 }
 
-/** What a plan needs besides its candidates, read inside the baton's transaction. */
+/** What a plan needs besides its candidates. */
 export interface PlanState {
   /** Database clock, epoch ms. */
   now: number;
+  /** Running jobs (enqueued + started) per raw channel: the claim proves none of these grew. */
   running: Map<string, number>;
   failedChannels: Set<string>;
   waiting: Candidate[];
   pausedUntil: Map<string, number>;
   /** Per throttled channel, the second (epoch ms) its subtree last had a job enqueued. */
   lastEnqueued: Map<string, number>;
+  /** Whether any pending job is due at all. */
+  due: boolean;
+  /** The earliest future eta, epoch ms. */
+  nextEta: number | null;
 }
 
 /**
@@ -83,48 +88,99 @@ export interface PlanState {
  */
 export type ThrottleMemory = Map<string, { second: number; until: number }>;
 
-export async function readPlanState(client: pg.PoolClient, tree: ChannelTree): Promise<PlanState> {
-  const configured = [...tree.configured.values()];
-  const throttled = configured.filter((c) => c.throttle > 0);
-  const { rows } = await client.query<PassStateRow>({
-    ...sql.passState,
-    values: [
-      configured.filter((c) => c.sequential).map((c) => c.name),
-      throttled.map((c) => c.name),
-      throttled.map((c) => sql.subtreePattern(c.name)),
-      throttled.map((c) => c.throttle),
-      configured.filter((c) => c.sequentialDefault).map((c) => c.name),
-    ],
-  });
-  const state = rows[0]!;
+function throttledChannels(tree: ChannelTree) {
+  return [...tree.configured.values()].filter((c) => c.throttle > 0);
+}
+
+function sequentialNames(tree: ChannelTree): string[] {
+  return [...tree.configured.values()].filter((c) => c.sequential).map((c) => c.name);
+}
+
+/** Channels with 18.0's `sequential_default`: their auto-created children are sequential. */
+function sequentialParents(tree: ChannelTree): string[] {
+  return [...tree.configured.values()].filter((c) => c.sequentialDefault).map((c) => c.name);
+}
+
+export async function readPlanState(transport: Transport, tree: ChannelTree): Promise<PlanState> {
+  const throttled = throttledChannels(tree);
+  const [state] = await query<PassStateRow>(transport, sql.passState, [
+    sequentialNames(tree),
+    throttled.map((c) => c.name),
+    throttled.map((c) => sql.subtreePattern(c.name)),
+    throttled.map((c) => c.throttle),
+    sequentialParents(tree),
+  ]);
   const pausedUntil = new Map<string, number>();
-  for (const entry of state.throttled) {
+  for (const entry of state!.throttled) {
     const channel = tree.configured.get(entry.name);
     // date_enqueued is truncated to the second: add one so a pause never ends early.
     if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
   }
   return {
-    now: state.now,
-    running: new Map(state.running.map((r) => [r.channel, r.n])),
-    failedChannels: new Set(state.failed),
-    waiting: state.waiting.map(toCandidate),
+    now: state!.now,
+    running: new Map(state!.running.map((r) => [r.channel, r.n])),
+    failedChannels: new Set(state!.failed),
+    waiting: state!.waiting.map(toCandidate),
     pausedUntil,
-    lastEnqueued: new Map(state.throttled.map((entry) => [entry.name, entry.lastEnqueued])),
+    lastEnqueued: new Map(state!.throttled.map((entry) => [entry.name, entry.lastEnqueued])),
+    due: state!.due,
+    nextEta: state!.nextEta,
   };
 }
 
-export async function claimPass(
-  pool: pg.Pool,
+export interface ClaimOptions {
+  /** Named jobs run now: no eta guard. */
+  named?: boolean;
+  /** null: claim without proving anything (a manual run that ignores capacity). */
+  assumed: PlanState | null;
+}
+
+/** Takes the baton and claims `ids` if `assumed` still holds; `holds` false means nothing was claimed. */
+export async function claimPlanned(
+  transport: Transport,
   tree: ChannelTree,
-  timeouts: Timeouts,
+  ids: readonly number[],
+  options: ClaimOptions,
+): Promise<{ holds: boolean; claimed: ClaimedJob[]; rootBaton: boolean; now: number }> {
+  const { assumed } = options;
+  const throttled = throttledChannels(tree);
+  const running = [...(assumed?.running ?? new Map<string, number>())];
+  const [baton, claim] = await transport.run([
+    { statement: sql.baton },
+    {
+      statement: options.named ? sql.claimNamed : sql.claim,
+      values: [
+        ids,
+        running.map(([channel]) => channel),
+        running.map(([, n]) => n),
+        sequentialNames(tree),
+        [...(assumed?.failedChannels ?? [])],
+        throttled.map((c) => c.name),
+        throttled.map((c) => sql.subtreePattern(c.name)),
+        throttled.map((c) => c.throttle),
+        throttled.map((c) => assumed?.lastEnqueued.get(c.name) ?? null),
+        assumed !== null,
+        sequentialParents(tree),
+      ],
+    },
+  ]);
+  const row = claim![0] as { holds: boolean; claimed: ClaimedJob[]; now: number };
+  // Dispatch in plan order (OCA order), whatever order RETURNING used.
+  const order = new Map(ids.map((id, index) => [id, index]));
+  const claimed = row.claimed.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  return { holds: row.holds, claimed, rootBaton: Boolean(baton![0]?.rootBaton), now: row.now };
+}
+
+export async function claimPass(
+  transport: Transport,
+  tree: ChannelTree,
   limit = PASS_LIMIT,
   /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
   indexed = false,
   throttles?: ThrottleMemory,
 ): Promise<ClaimResult> {
-  return transaction(pool, timeouts, async (client) => {
-    const rootBaton = await takeBaton(client);
-    const state = await readPlanState(client, tree);
+  for (let attempt = 1; ; attempt++) {
+    const state = await readPlanState(transport, tree);
     const { now, running, failedChannels, waiting, pausedUntil } = state;
     for (const [name, mine] of throttles ?? []) {
       if (state.lastEnqueued.get(name) === mine.second) pausedUntil.set(name, mine.until);
@@ -137,57 +193,53 @@ export async function claimPass(
         ? limit
         : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
     let due: Candidate[] = [];
-    let nextEta: number | null = null;
-    if (!closed.some((c) => c.name === 'root') && rootFree > 0) {
-      const eta = await client.query<{ eta: number }>(sql.nextEta);
-      nextEta = eta.rows[0]?.eta ?? null;
+    if (state.due && !closed.some((c) => c.name === 'root') && rootFree > 0) {
       // No channel can take more than root's free room in one pass: that many per raw channel.
-      const rows = Math.min(limit, rootFree);
-      const read = await client.query<Candidate>({
-        ...(indexed ? sql.candidatesByIndex : sql.candidatesByScan),
-        values: [
-          rows,
-          closed.flatMap((c) => sql.spellings(c.name)),
-          closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
-        ],
-      });
-      due = read.rows;
+      due = await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
+        Math.min(limit, rootFree),
+        closed.flatMap((c) => sql.spellings(c.name)),
+        closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
+      ]);
     }
 
     const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
+    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);
+    const wakeTimes = [...pauseEnds, ...(state.nextEta === null ? [] : [state.nextEta])];
+    const result: ClaimResult = {
+      claimed: [],
+      now,
+      wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
+      skipped: 0,
+      rootBaton: null,
+      more: false,
+      replans: attempt - 1,
+    };
+    if (planned.jobs.length === 0) return result;
 
-    let claimed: ClaimedJob[] = [];
-    if (planned.jobs.length > 0) {
-      const result = await client.query<ClaimedJob>({
-        ...sql.claim,
-        values: [planned.jobs.map((job) => job.id)],
-      });
-      // Dispatch in plan order (OCA order), whatever order RETURNING used.
-      const order = new Map(planned.jobs.map((job, index) => [job.id, index]));
-      claimed = result.rows.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    const ids = planned.jobs.map((job) => job.id);
+    const claim = await claimPlanned(transport, tree, ids, { assumed: state });
+    result.rootBaton = claim.rootBaton;
+    if (!claim.holds) {
+      // Another runner claimed since the read: plan again from what it left.
+      if (attempt < PLAN_ATTEMPTS) continue;
+      return { ...result, more: true };
     }
-    // Remember the exact pause of every throttled channel a claimed job passed through.
-    for (const job of claimed) {
+    result.claimed = claim.claimed;
+    result.skipped = planned.jobs.length - claim.claimed.length;
+    // The claim hit the pass limit: the next pass may find more right away.
+    result.more = claim.claimed.length >= limit;
+    // Remember the exact pause of every throttled channel a claimed job passed through, on the
+    // claim's clock: date_enqueued is the claim transaction's second.
+    for (const job of claim.claimed) {
       for (const channel of tree.limits(job.channel)) {
         if (channel.throttle > 0) {
           throttles?.set(channel.name, {
-            second: Math.floor(now / 1000) * 1000,
-            until: now + channel.throttle * 1000,
+            second: Math.floor(claim.now / 1000) * 1000,
+            until: claim.now + channel.throttle * 1000,
           });
         }
       }
     }
-
-    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);
-    const wakeTimes = [...pauseEnds, ...(nextEta === null ? [] : [nextEta])];
-    return {
-      claimed,
-      now,
-      wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
-      skipped: planned.jobs.length - claimed.length,
-      rootBaton,
-      // The claim hit the pass limit: the next pass may find more right away.
-      more: claimed.length >= limit,
-    };
-  });
+    return result;
+  }
 }

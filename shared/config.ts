@@ -13,17 +13,26 @@ export interface HttpAuth {
   password: string;
 }
 
+/**
+ * How the runner reaches a target's database: a PostgreSQL connection string, or the companion Odoo
+ * addon over HTTPS (Odoo.sh, or a database that stays closed to the runner) with its bearer token.
+ * Both are secrets: never log them.
+ */
+export type Reach = { via: 'database'; databaseUrl: string } | { via: 'bridge'; token: string };
+
 /** One Odoo database served by the runner. */
 export interface Target {
   name: string;
   /** Where it was configured: the single-target variables, or one entry of QUEUE_JOB_TARGETS. */
   source: 'env' | 'targets';
-  /** Secret: never log it; use `describeDatabaseUrl` for messages. */
-  databaseUrl: string;
-  /** Base URL of Odoo; null = read `web.base.url` from the database at each tick. */
+  reach: Reach;
+  /**
+   * Base URL of Odoo. Direct: where runjob requests go; null = the database's `web.base.url`. Bridge:
+   * where the addon answers (required); runjob requests go to `web.base.url` read through it, else here.
+   */
   odooUrl: string | null;
-  /** The `db=` parameter sent to /queue_job/runjob. */
-  db: string;
+  /** The `db=` parameter sent to Odoo; null = the database's own name (asked through the bridge). */
+  db: string | null;
   channels: ChannelConfig[];
   /** `root:0` (upstream's "runner disabled"): the target is paused, nothing is dispatched. */
   paused: boolean;
@@ -43,6 +52,8 @@ export interface Config {
   logLevel: LogLevel;
   /** null = each target's `{odooUrl}/web/health`. */
   keepaliveUrls: string[] | null;
+  /** How often a bridge target's window passes (it cannot LISTEN). */
+  bridgePollMs: number;
 }
 
 /** Every environment variable the runner reads; `secret` ones must reach it through a secret store. */
@@ -53,6 +64,8 @@ export const SETTINGS = [
   { name: 'ODOO_QUEUE_JOB_CHANNELS', secret: false },
   { name: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER', secret: false },
   { name: 'ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD', secret: true },
+  { name: 'ODOO_BRIDGE_TOKEN', secret: true },
+  { name: 'BRIDGE_POLL_MS', secret: false },
   { name: 'QUEUE_JOB_TARGETS', secret: true },
   { name: 'TICK_WINDOW_SECONDS', secret: false },
   { name: 'DISPATCH_TIMEOUT_MS', secret: false },
@@ -111,7 +124,8 @@ const targetSchema = z.strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, dot, dash or underscore'),
-  databaseUrl: postgresUrl,
+  databaseUrl: postgresUrl.optional(),
+  bridgeToken: z.string().min(16, 'must be at least 16 characters').optional(),
   odooUrl: httpUrl.optional(),
   db: z.string().min(1).optional(),
   channels: z.string().optional(),
@@ -136,6 +150,13 @@ function present(raw: string | undefined): string | undefined {
 /** The database name of a connection string, the default `db=` parameter. */
 export function databaseName(databaseUrl: string): string {
   return decodeURIComponent(new URL(databaseUrl).pathname.slice(1));
+}
+
+/** Where a target's database is reached, safe to print: host, port and database, or the bridge's Odoo. */
+export function describeReach(target: Target): string {
+  return target.reach.via === 'database'
+    ? describeDatabaseUrl(target.reach.databaseUrl)
+    : `bridge at ${target.odooUrl}${target.db ? ` (db ${target.db})` : ''}`;
 }
 
 /** A connection string reduced to what is safe to print: host, port and database, no user or password. */
@@ -179,31 +200,74 @@ function zodProblem(error: z.ZodError): string {
     .join('; ');
 }
 
+/**
+ * A target's way in: exactly one of a database URL and a bridge token; a bridge needs Odoo's URL (where
+ * the addon answers) and cannot share the Authorization header with basic auth in front of Odoo.
+ */
+function reach(
+  names: { databaseUrl: string; token: string; odooUrl: string; auth: string },
+  databaseUrl: string | undefined,
+  token: string | undefined,
+  odooUrl: string | undefined,
+  auth: HttpAuth | null,
+): Reach {
+  if (databaseUrl !== undefined && token !== undefined) {
+    throw new ConfigError(
+      names.token,
+      `set either ${names.databaseUrl} (direct) or ${names.token} (bridge), not both`,
+    );
+  }
+  if (token !== undefined) {
+    if (odooUrl === undefined)
+      throw new ConfigError(names.odooUrl, `is required with ${names.token}: the bridge addon answers there`);
+    if (auth !== null)
+      throw new ConfigError(
+        names.auth,
+        `cannot be combined with ${names.token}: the bridge token travels in the Authorization header`,
+      );
+    return { via: 'bridge', token };
+  }
+  if (databaseUrl === undefined) {
+    throw new ConfigError(
+      names.databaseUrl,
+      `is required (or ${names.token} with ${names.odooUrl} to reach the database through the Odoo addon)`,
+    );
+  }
+  return { via: 'database', databaseUrl };
+}
+
 function singleTarget(env: Env): Target {
   const databaseUrl = present(env.DATABASE_URL);
-  if (databaseUrl === undefined) {
-    throw new ConfigError('DATABASE_URL', 'is required (or set QUEUE_JOB_TARGETS for several databases)');
-  }
-  if (!postgresUrl.safeParse(databaseUrl).success) {
+  if (databaseUrl !== undefined && !postgresUrl.safeParse(databaseUrl).success) {
     throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL that names a database');
   }
+  const token = present(env.ODOO_BRIDGE_TOKEN);
+  if (token !== undefined && token.length < 16)
+    throw new ConfigError('ODOO_BRIDGE_TOKEN', 'must be at least 16 characters');
   const odooUrl = present(env.ODOO_URL);
   if (odooUrl !== undefined && !httpUrl.safeParse(odooUrl).success) {
     throw new ConfigError('ODOO_URL', `must be an http:// or https:// URL, got "${odooUrl}"`);
   }
   const parsed = channels('ODOO_QUEUE_JOB_CHANNELS', present(env.ODOO_QUEUE_JOB_CHANNELS));
+  const auth = httpAuth(
+    'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
+    present(env.ODOO_QUEUE_JOB_HTTP_AUTH_USER),
+    present(env.ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD),
+  );
+  const names = {
+    databaseUrl: 'DATABASE_URL',
+    token: 'ODOO_BRIDGE_TOKEN',
+    odooUrl: 'ODOO_URL',
+    auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
+  };
   return {
     name: 'default',
     source: 'env',
-    databaseUrl,
+    reach: reach(names, databaseUrl, token, odooUrl, auth),
     odooUrl: odooUrl === undefined ? null : odooUrl.replace(/\/+$/, ''),
-    db: present(env.ODOO_DB) ?? databaseName(databaseUrl),
+    db: present(env.ODOO_DB) ?? (databaseUrl === undefined ? null : databaseName(databaseUrl)),
     ...parsed,
-    httpAuth: httpAuth(
-      'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
-      present(env.ODOO_QUEUE_JOB_HTTP_AUTH_USER),
-      present(env.ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD),
-    ),
+    httpAuth: auth,
   };
 }
 
@@ -216,33 +280,40 @@ function manyTargets(text: string, env: Env): Target[] {
   }
   const parsed = z.array(targetSchema).min(1, 'must list at least one target').safeParse(json);
   if (!parsed.success) throw new ConfigError('QUEUE_JOB_TARGETS', zodProblem(parsed.error));
-  const names = new Set<string>();
+  const seen = new Set<string>();
   return parsed.data.map((entry, index) => {
-    if (names.has(entry.name)) {
+    if (seen.has(entry.name)) {
       throw new ConfigError('QUEUE_JOB_TARGETS', `${index}.name: duplicate target name "${entry.name}"`);
     }
-    names.add(entry.name);
+    seen.add(entry.name);
     const where = `QUEUE_JOB_TARGETS[${entry.name}]`;
     // A target without its own channels or credentials inherits the single-target variables.
     const channelText = entry.channels ?? present(env.ODOO_QUEUE_JOB_CHANNELS);
+    const inherited = entry.httpAuthUser === undefined && entry.httpAuthPassword === undefined;
+    const auth = inherited
+      ? httpAuth(
+          'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
+          present(env.ODOO_QUEUE_JOB_HTTP_AUTH_USER),
+          present(env.ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD),
+        )
+      : httpAuth(`${where}.httpAuthUser`, entry.httpAuthUser, entry.httpAuthPassword);
+    const names = {
+      databaseUrl: `${where}.databaseUrl`,
+      token: `${where}.bridgeToken`,
+      odooUrl: `${where}.odooUrl`,
+      auth: inherited ? 'ODOO_QUEUE_JOB_HTTP_AUTH_USER' : `${where}.httpAuthUser`,
+    };
     return {
       name: entry.name,
       source: 'targets' as const,
-      databaseUrl: entry.databaseUrl,
+      reach: reach(names, entry.databaseUrl, entry.bridgeToken, entry.odooUrl, auth),
       odooUrl: entry.odooUrl?.replace(/\/+$/, '') ?? null,
-      db: entry.db ?? databaseName(entry.databaseUrl),
+      db: entry.db ?? (entry.databaseUrl === undefined ? null : databaseName(entry.databaseUrl)),
       ...channels(
         entry.channels === undefined ? 'ODOO_QUEUE_JOB_CHANNELS' : `${where}.channels`,
         channelText,
       ),
-      httpAuth:
-        entry.httpAuthUser === undefined && entry.httpAuthPassword === undefined
-          ? httpAuth(
-              'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
-              present(env.ODOO_QUEUE_JOB_HTTP_AUTH_USER),
-              present(env.ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD),
-            )
-          : httpAuth(`${where}.httpAuthUser`, entry.httpAuthUser, entry.httpAuthPassword),
+      httpAuth: auth,
     };
   });
 }
@@ -298,5 +369,6 @@ export function loadConfig(env: Env = process.env): Config {
     runnerAuthToken: present(env.RUNNER_AUTH_TOKEN) ?? null,
     logLevel: logLevel(env.LOG_LEVEL),
     keepaliveUrls: keepaliveUrls(env.KEEPALIVE_URLS),
+    bridgePollMs: integer('BRIDGE_POLL_MS', env.BRIDGE_POLL_MS, 1000, 100, 60_000),
   };
 }

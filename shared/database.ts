@@ -3,7 +3,6 @@
  * `odoo-<pid>`, which is the liveness signal of Odoo's workers) and keeps every transaction short.
  */
 import pg from 'pg';
-import * as sql from './sql.ts';
 
 export const APPLICATION_NAME = 'queue-job-runner';
 
@@ -39,46 +38,6 @@ export function openClient(databaseUrl: string): pg.Client {
     keepAlive: true,
   });
   return client;
-}
-
-const guarded = new WeakSet<pg.PoolClient>();
-
-/**
- * A checked-out client whose backend dies emits 'error' besides failing its query; unhandled, that
- * event would crash the process. The query's rejection is what the caller handles.
- */
-function guard(client: pg.PoolClient): pg.PoolClient {
-  if (!guarded.has(client)) {
-    client.on('error', () => {});
-    guarded.add(client);
-  }
-  return client;
-}
-
-/** Runs `work` in one short transaction with lock and statement timeouts; rolls back on any error. */
-export async function transaction<T>(
-  pool: pg.Pool,
-  timeouts: Timeouts,
-  work: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = guard(await pool.connect());
-  let broken = false;
-  try {
-    await client.query(sql.begin(timeouts.lockTimeoutMs, timeouts.statementTimeoutMs));
-    const result = await work(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    try {
-      await client.query('ROLLBACK');
-    } catch {
-      broken = true;
-    }
-    throw error;
-  } finally {
-    // A client whose connection failed must not go back to the pool.
-    client.release(broken);
-  }
 }
 
 /** PostgreSQL error codes the runner treats as "busy, try the next pass", not as a failure. */

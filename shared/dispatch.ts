@@ -3,11 +3,9 @@
  * pool. Odoo runs the job inside that request, so we wait only for the response head or the dispatch
  * timeout, then let go (undici closes the socket; the job goes on in Odoo).
  */
-import type pg from 'pg';
 import { Pool } from 'undici';
 import type { ClaimedJob } from './claim.ts';
 import type { HttpAuth } from './config.ts';
-import { defaultTimeouts, transaction } from './database.ts';
 import {
   classifyError,
   classifyStatus,
@@ -18,6 +16,7 @@ import {
   stopsTarget,
 } from './outcome.ts';
 import * as sql from './sql.ts';
+import { query, type Transport } from './transport.ts';
 
 export interface OdooEndpoint {
   /** Base URL, may carry a path prefix (https://host/prefix). */
@@ -115,7 +114,7 @@ export interface DispatchReport {
  */
 export async function dispatchClaimed(
   dispatcher: Dispatcher,
-  pool: pg.Pool,
+  transport: Transport,
   jobs: readonly ClaimedJob[],
   concurrency = 64,
 ): Promise<DispatchReport> {
@@ -123,9 +122,7 @@ export async function dispatchClaimed(
   // Bounded like a pass: if the rows stay locked or the database is gone, the sweep returns them
   // after ENQUEUED_TIMEOUT_SECONDS instead (invariant 4), and the caller hears of it.
   const revert = async (ids: number[]): Promise<string[]> => {
-    const { rows } = await transaction(pool, defaultTimeouts, (client) =>
-      client.query<{ uuid: string }>(sql.revert, [ids]),
-    );
+    const rows = await query<{ uuid: string }>(transport, sql.revert, [ids]);
     return rows.map((row) => row.uuid);
   };
   const reverted: string[] = [];

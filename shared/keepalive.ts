@@ -10,6 +10,7 @@ import type { Logger } from './log.ts';
 import { errorMessage, redact } from './redact.ts';
 import * as sql from './sql.ts';
 import { odooUrl, openTarget } from './target.ts';
+import { query } from './transport.ts';
 
 /** How far ahead a due job makes its target worth waking. */
 export const DUE_SOON_SECONDS = 300;
@@ -64,11 +65,11 @@ async function targetPing(
   log: Logger,
   dueSoonSeconds: number,
 ): Promise<Ping | null> {
-  const runtime = openTarget(target, log);
+  const runtime = openTarget(target, log, config);
   try {
     let reason: Ping['reason'] = 'target';
     if (config.keepaliveUrls !== null) {
-      const { rows } = await runtime.pool.query<{ due: boolean }>(sql.pendingDueSoon, [dueSoonSeconds]);
+      const rows = await query<{ due: boolean }>(runtime.transport, sql.pendingDueSoon, [dueSoonSeconds]);
       if (!rows[0]?.due) return null;
       reason = 'due_soon';
     }

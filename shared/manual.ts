@@ -1,7 +1,8 @@
 /**
- * Manual runs ("run now"): named jobs, or a channel's due jobs, through the tick's own path: one short
- * transaction takes the baton, reads the same state a pass reads, lets the planner decide under the
- * channel rules, claims with the guarded UPDATE … SKIP LOCKED, commits; then `dispatchClaimed` sends.
+ * Manual runs ("run now"): named jobs, or a channel's due jobs, through the tick's own path: read the
+ * jobs and the same state a pass reads, let the planner decide under the channel rules, claim under the
+ * baton with the guarded UPDATE … SKIP LOCKED that proves the plan still holds (planned again when
+ * another runner overtook it); then `dispatchClaimed` sends.
  *
  * Decisions:
  * - uuids: the operator named the jobs, so a pending job with a future eta runs now (the planner sees
@@ -11,12 +12,10 @@
  *   passes count these claims.
  * - A paused target (channels `root:0`) or one where upstream's runner is active is refused as a whole.
  */
-import type pg from 'pg';
 import { z } from 'zod';
-import { type ChannelTree, normalizeChannel } from './channels.ts';
-import { type ClaimedJob, PASS_LIMIT, readPlanState, takeBaton } from './claim.ts';
+import { normalizeChannel } from './channels.ts';
+import { type ClaimedJob, claimPlanned, PASS_LIMIT, PLAN_ATTEMPTS, readPlanState } from './claim.ts';
 import type { Config } from './config.ts';
-import { defaultTimeouts, transaction } from './database.ts';
 import { dispatchClaimed } from './dispatch.ts';
 import { chooseTarget, InputError, issuesOf } from './input.ts';
 import type { Logger } from './log.ts';
@@ -31,6 +30,7 @@ import {
   UPSTREAM_RUNNER_HELP,
   upstreamRunnerActive,
 } from './target.ts';
+import { query } from './transport.ts';
 
 const uuid = z.string().trim().min(1).max(255);
 
@@ -142,87 +142,93 @@ function candidate(row: JobRow, runNow: boolean): Candidate {
   };
 }
 
-/** The planner over exactly these candidates, with the running counts and channel rules a pass reads. */
-async function planCandidates(client: pg.PoolClient, tree: ChannelTree, candidates: Candidate[]) {
-  const state = await readPlanState(client, tree);
-  return plan({ tree, ...state, due: candidates, limit: candidates.length });
+/** The jobs a request names (uuids) or the channel's due jobs, with what is already decided about them. */
+async function readRequested(runtime: TargetRuntime, request: ManualRequest) {
+  const results = new Map<string, ManualResult>();
+  // A uuid named twice is one job.
+  const uuids = request.uuids && [...new Set(request.uuids)];
+  if (uuids) {
+    const rows = await query<JobRow>(runtime.transport, sql.jobsByUuid, [uuids]);
+    const found = new Map(rows.map((row) => [row.uuid, row]));
+    for (const uuid of uuids) {
+      const row = found.get(uuid);
+      if (!row) results.set(uuid, { uuid, channel: null, result: 'not_found' });
+      else if (row.state !== 'pending')
+        results.set(uuid, { uuid, channel: row.channel, result: 'not_pending', state: row.state });
+    }
+    return { uuids, rows, results };
+  }
+  const channel = normalizeChannel(request.channel);
+  const rows = await query<JobRow>(runtime.transport, sql.dueInChannel, [
+    channel,
+    request.limit ?? PASS_LIMIT,
+    sql.subtreePattern(channel),
+  ]);
+  return { uuids, rows, results };
+}
+
+/** Plans the candidates and claims what the plan chose; planned again when another runner overtook it. */
+async function planAndClaim(
+  runtime: TargetRuntime,
+  request: ManualRequest,
+  candidates: Candidate[],
+  named: boolean,
+) {
+  const { transport, tree } = runtime;
+  for (let attempt = 1; ; attempt++) {
+    if (request.ignoreCapacity) {
+      const ids = candidates.map((job) => job.id);
+      const claim = await claimPlanned(transport, tree, ids, { named, assumed: null });
+      return { planned: candidates, blocked: [], claimed: claim.claimed };
+    }
+    const state = await readPlanState(transport, tree);
+    const decided = plan({ tree, ...state, due: candidates, limit: candidates.length });
+    if (decided.jobs.length === 0) return { planned: [], blocked: decided.blocked, claimed: [] };
+    const ids = decided.jobs.map((job) => job.id);
+    const claim = await claimPlanned(transport, tree, ids, { named, assumed: state });
+    if (claim.holds || attempt >= PLAN_ATTEMPTS) {
+      // Still overtaken after the last attempt: nothing claimed, each planned job reads not_claimed.
+      return { planned: decided.jobs, blocked: decided.blocked, claimed: claim.claimed };
+    }
+  }
 }
 
 async function decide(runtime: TargetRuntime, request: ManualRequest): Promise<Decision> {
-  return transaction(runtime.pool, defaultTimeouts, async (client) => {
-    await takeBaton(client);
-    const results = new Map<string, ManualResult>();
-    // A uuid named twice is one job.
-    const uuids = request.uuids && [...new Set(request.uuids)];
-    let rows: JobRow[];
-    if (uuids) {
-      rows = (await client.query<JobRow>(sql.jobsByUuid, [uuids])).rows;
-      const found = new Map(rows.map((row) => [row.uuid, row]));
-      for (const uuid of uuids) {
-        const row = found.get(uuid);
-        if (!row) results.set(uuid, { uuid, channel: null, result: 'not_found' });
-        else if (row.state !== 'pending')
-          results.set(uuid, { uuid, channel: row.channel, result: 'not_pending', state: row.state });
-      }
-    } else {
-      const channel = normalizeChannel(request.channel);
-      rows = (
-        await client.query<JobRow>(sql.dueInChannel, [
-          channel,
-          request.limit ?? PASS_LIMIT,
-          sql.subtreePattern(channel),
-        ])
-      ).rows;
-    }
-    const pending = rows.filter((row) => row.state === 'pending');
-    const candidates = pending.map((row) => candidate(row, uuids !== undefined));
-    if (candidates.length === 0) return { results, claimed: [] };
+  const { uuids, rows, results } = await readRequested(runtime, request);
+  const pending = rows.filter((row) => row.state === 'pending');
+  const candidates = pending.map((row) => candidate(row, uuids !== undefined));
+  if (candidates.length === 0) return { results, claimed: [] };
 
-    let planned = candidates;
-    if (!request.ignoreCapacity) {
-      const decided = await planCandidates(client, runtime.tree, candidates);
-      planned = decided.jobs;
-      const blocked = new Map(decided.blocked.map((b) => [b.channel, b.reason]));
-      const chosen = new Set(planned.map((job) => job.id));
-      for (const job of candidates) {
-        if (chosen.has(job.id)) continue;
-        // The nearest channel that refused something this pass is the one that refused this job.
-        const by = runtime.tree.limits(job.channel).find((c) => blocked.has(c.name))?.name ?? 'root';
-        const reason = blocked.get(by) ?? 'capacity';
-        results.set(job.uuid, {
-          uuid: job.uuid,
-          channel: job.channel,
-          result: reason === 'capacity' ? 'capacity_full' : 'blocked',
-          blockedBy: by,
-          reason,
-        });
-      }
-    }
-
-    let claimed: ClaimedJob[] = [];
-    if (planned.length > 0) {
-      const ids = planned.map((job) => job.id);
-      const statement = { ...(uuids ? sql.claimNamed : sql.claim), values: [ids] };
-      const { rows: got } = await client.query<ClaimedJob>(statement);
-      // Send in plan order (OCA order), whatever order RETURNING used.
-      const order = new Map(ids.map((id, index) => [id, index]));
-      claimed = got.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
-      const claimedIds = new Set(claimed.map((job) => job.id));
-      for (const job of planned) {
-        if (!claimedIds.has(job.id))
-          results.set(job.uuid, { uuid: job.uuid, channel: job.channel, result: 'not_claimed' });
-      }
-    }
-    // Keep the order the caller can follow: request order for uuids, OCA order for a channel.
-    const ordered = new Map<string, ManualResult>();
-    const claimedUuids = new Set(claimed.map((job) => job.uuid));
-    for (const key of uuids ?? rows.map((row) => row.uuid)) {
-      const entry = results.get(key);
-      if (entry) ordered.set(key, entry);
-      else if (claimedUuids.has(key)) ordered.set(key, placeholder(key));
-    }
-    return { results: ordered, claimed };
-  });
+  const { planned, blocked, claimed } = await planAndClaim(runtime, request, candidates, uuids !== undefined);
+  const refused = new Map(blocked.map((b) => [b.channel, b.reason]));
+  const chosen = new Set(planned.map((job) => job.id));
+  for (const job of candidates) {
+    if (chosen.has(job.id)) continue;
+    // The nearest channel that refused something this pass is the one that refused this job.
+    const by = runtime.tree.limits(job.channel).find((c) => refused.has(c.name))?.name ?? 'root';
+    const reason = refused.get(by) ?? 'capacity';
+    results.set(job.uuid, {
+      uuid: job.uuid,
+      channel: job.channel,
+      result: reason === 'capacity' ? 'capacity_full' : 'blocked',
+      blockedBy: by,
+      reason,
+    });
+  }
+  const claimedIds = new Set(claimed.map((job) => job.id));
+  for (const job of planned) {
+    if (!claimedIds.has(job.id))
+      results.set(job.uuid, { uuid: job.uuid, channel: job.channel, result: 'not_claimed' });
+  }
+  // Keep the order the caller can follow: request order for uuids, OCA order for a channel.
+  const ordered = new Map<string, ManualResult>();
+  const claimedUuids = new Set(claimed.map((job) => job.uuid));
+  for (const key of uuids ?? rows.map((row) => row.uuid)) {
+    const entry = results.get(key);
+    if (entry) ordered.set(key, entry);
+    else if (claimedUuids.has(key)) ordered.set(key, placeholder(key));
+  }
+  return { results: ordered, claimed };
 }
 
 /** Filled in once the dispatch outcome is known. */
@@ -261,11 +267,11 @@ export async function manualDispatch(
   const started = Date.now();
   const target = chooseTarget(config, request.target);
   const report = emptyReport(target.name, request);
-  const runtime = openTarget(target, log);
+  const runtime = openTarget(target, log, config);
   const tlog = runtime.log.child({ event: 'manual_dispatch' });
   try {
     if (target.paused) report.refused = 'paused';
-    else if (await upstreamRunnerActive(runtime.pool)) report.refused = 'upstream_runner';
+    else if (await upstreamRunnerActive(runtime.transport)) report.refused = 'upstream_runner';
     if (report.refused) {
       report.ok = false;
       report.error = report.refused === 'paused' ? PAUSED : UPSTREAM_RUNNER_HELP;
@@ -305,7 +311,7 @@ async function run(
   const dispatcher = await openDispatcher(runtime, config);
   try {
     const decision = await decide(runtime, request);
-    const sent = await dispatchClaimed(dispatcher, runtime.pool, decision.claimed);
+    const sent = await dispatchClaimed(dispatcher, runtime.transport, decision.claimed);
     const reverted = new Set(sent.reverted);
     for (const { job, outcome } of sent.results) {
       const entry: ManualResult = { uuid: job.uuid, channel: job.channel, result: 'not_sent' };

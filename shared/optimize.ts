@@ -5,11 +5,11 @@
  * dropped and built again. The runner's role must own queue_job for this; the error says so otherwise.
  */
 import type { Config, Target } from './config.ts';
+import { openPool } from './database.ts';
 import { selectTargets } from './input.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
-import { openTarget } from './target.ts';
 
 export type IndexAction = 'created' | 'rebuilt' | 'already_present' | 'dropped' | 'already_absent';
 
@@ -30,24 +30,32 @@ export interface OptimizeReport {
 async function optimizeTarget(target: Target, log: Logger, drop: boolean): Promise<OptimizeResult> {
   const started = Date.now();
   const result: OptimizeResult = { target: target.name, ok: true, indexes: [], error: null, durationMs: 0 };
-  // One connection, outside any transaction: CONCURRENTLY refuses to run inside one.
-  const runtime = openTarget(target, log);
-  const tlog = runtime.log.child({ event: 'optimize' });
+  const tlog = log.child({ target: target.name, event: 'optimize' });
+  if (target.reach.via !== 'database') {
+    result.ok = false;
+    result.error =
+      'optimize needs a database connection (DATABASE_URL or databaseUrl): the bridge addon runs no DDL';
+    tlog.error(result.error);
+    return result;
+  }
+  // Outside any transaction (CONCURRENTLY refuses to run inside one), and without the pass's
+  // statement timeout: an index build on a large table takes as long as it takes.
+  const pool = openPool(target.reach.databaseUrl, 1);
   try {
     for (const index of sql.helperIndexes) {
-      const { rows } = await runtime.pool.query<{ name: string; valid: boolean }>(sql.helperIndexesPresent, [
+      const { rows } = await pool.query<{ name: string; valid: boolean }>(sql.helperIndexesPresent.text, [
         [index.name],
       ]);
       const found = rows[0];
       let action: IndexAction;
       if (drop) {
         action = found ? 'dropped' : 'already_absent';
-        if (found) await runtime.pool.query(index.drop);
+        if (found) await pool.query(index.drop);
       } else if (found?.valid) {
         action = 'already_present';
       } else {
-        if (found) await runtime.pool.query(index.drop);
-        await runtime.pool.query(index.create);
+        if (found) await pool.query(index.drop);
+        await pool.query(index.create);
         action = found ? 'rebuilt' : 'created';
       }
       result.indexes.push({ name: index.name, action });
@@ -61,7 +69,7 @@ async function optimizeTarget(target: Target, log: Logger, drop: boolean): Promi
     }
     tlog.error(`optimize failed: ${result.error}`);
   } finally {
-    await runtime.close();
+    await pool.end().catch(() => {});
   }
   result.durationMs = Date.now() - started;
   return result;

@@ -44,8 +44,9 @@ export const outcomeKinds: readonly OutcomeKind[] = [
 export interface SettingNames {
   auth: string;
   url: string;
-  /** The `db=` sent to Odoo. */
   db: string;
+  /** The bridge token's setting (bridge targets). */
+  token: string;
 }
 
 export function classifyStatus(status: number, settings: SettingNames): Outcome {

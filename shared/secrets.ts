@@ -30,7 +30,8 @@ function urlSecrets(value: string): string[] {
 export function configSecrets(config: Config): string[] {
   const values: string[] = [];
   for (const target of config.targets) {
-    values.push(...urlSecrets(target.databaseUrl));
+    if (target.reach.via === 'database') values.push(...urlSecrets(target.reach.databaseUrl));
+    else values.push(target.reach.token);
     if (target.httpAuth?.password) values.push(target.httpAuth.password);
   }
   if (config.runnerAuthToken) values.push(config.runnerAuthToken);
@@ -62,8 +63,9 @@ function targetsSecrets(text: string): string[] {
   const values: string[] = [];
   for (const entry of Array.isArray(parsed) ? parsed : []) {
     if (!entry || typeof entry !== 'object') continue;
-    const { databaseUrl, httpAuthPassword } = entry as Record<string, unknown>;
+    const { databaseUrl, httpAuthPassword, bridgeToken } = entry as Record<string, unknown>;
     if (typeof databaseUrl === 'string') values.push(...urlSecrets(databaseUrl));
+    if (typeof bridgeToken === 'string') values.push(bridgeToken);
     if (typeof httpAuthPassword === 'string') values.push(httpAuthPassword);
   }
   return values;

@@ -7,7 +7,32 @@
  * optional exception, run only by `queue-job-runner optimize`.
  */
 
-/** Opens a claim/sweep transaction whose locks and statements cannot hang: values are validated integers. */
+/**
+ * A named statement. The name identifies it everywhere: as a prepared statement on the direct path and
+ * as the key of the companion addon's catalogue (`odoo/queue_job_runner_bridge/catalogue.json`,
+ * generated from this module by `npm run catalogue`), which is all the addon will execute.
+ */
+export interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+const registry = new Map<string, Statement>();
+
+/** Declares a statement of the catalogue; names are unique. */
+function statement(name: string, text: string): Statement {
+  if (registry.has(name)) throw new Error(`duplicate statement name ${name}`);
+  const declared = { name, text: text.trim() };
+  registry.set(name, declared);
+  return declared;
+}
+
+/** Every statement the runner may send to a target, by name: what the bridge addon may execute. */
+export function catalogue(): Statement[] {
+  return [...registry.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** Opens a transaction whose locks and statements cannot hang: values are validated integers. */
 export function begin(lockTimeoutMs: number, statementTimeoutMs: number): string {
   const lock = Math.trunc(lockTimeoutMs);
   const statement = Math.trunc(statementTimeoutMs);
@@ -19,10 +44,15 @@ export function begin(lockTimeoutMs: number, statementTimeoutMs: number): string
  * held until commit; a pass that waited sees the other pass's committed claims in its next statement
  * (READ COMMITTED). FOR NO KEY UPDATE does not block Odoo's foreign-key checks, which take KEY SHARE.
  */
-export const baton = `SELECT id FROM queue_job_channel WHERE complete_name = 'root' FOR NO KEY UPDATE`;
-
-/** Fallback baton when the root channel row is missing: a transaction-level advisory lock, same scope. */
-export const batonFallback = `SELECT pg_advisory_xact_lock(hashtext('queue-job-runner.baton'))`;
+export const baton = statement(
+  'qjr_baton',
+  `
+WITH root AS (SELECT id FROM queue_job_channel WHERE complete_name = 'root' FOR NO KEY UPDATE)
+SELECT EXISTS (SELECT 1 FROM root) AS "rootBaton",
+  -- The root row is missing (a damaged schema): a transaction-level advisory lock, same scope.
+  CASE WHEN NOT EXISTS (SELECT 1 FROM root)
+    THEN pg_advisory_xact_lock(hashtext('queue-job-runner.baton')) IS NOT NULL END AS "fallback"`,
+);
 
 /**
  * How a channel may be spelled in queue_job.channel: complete, or without the optional `root.` prefix
@@ -50,9 +80,33 @@ function normalized(column: string): string {
 
 const normalizedChannel = normalized('j.channel');
 
-/** A job's channel is sequential: configured so ($1), or a direct child of a `sequential_default` channel ($5). */
-const sequentialChannel = `(${normalizedChannel} = ANY($1::text[])
-    OR regexp_replace(${normalizedChannel}, '[.][^.]*$', '') = ANY($5::text[]))`;
+/** A job's channel is sequential: configured so (`names`), or a direct child of a `sequential_default` channel (`parents`). */
+function sequentialIn(names: string, parents: string): string {
+  return `(${normalizedChannel} = ANY(${names}::text[])
+    OR regexp_replace(${normalizedChannel}, '[.][^.]*$', '') = ANY(${parents}::text[]))`;
+}
+const sequentialChannel = sequentialIn('$1', '$5');
+
+/**
+ * Per throttled channel (placeholders of its names, subtree LIKE patterns and seconds; optionally of
+ * the last-enqueued times a plan assumed): when its subtree last had a job enqueued.
+ */
+function throttledSince(names: string, subtrees: string, seconds: string, assumed?: string): string {
+  const carried = assumed ? ', t.assumed' : '';
+  return `
+  SELECT t.name${carried}, max(j.date_enqueued) AS last_enqueued
+  FROM unnest(${names}::text[], ${subtrees}::text[], ${seconds}::int[]${assumed ? `, ${assumed}::float8[]` : ''})
+    AS t(name, subtree, seconds${assumed ? ', assumed' : ''})
+  JOIN queue_job j ON cardinality(${names}::text[]) > 0 AND j.date_enqueued IS NOT NULL
+    AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
+    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.subtree)
+  GROUP BY t.name${carried}`;
+}
+
+/** Jobs holding capacity (enqueued + started), per raw channel: what the plan counts and the claim re-checks. */
+const runningByRawChannel = `
+  SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n
+  FROM queue_job j WHERE j.state IN ('enqueued', 'started') GROUP BY 1`;
 
 /**
  * Everything the plan needs except the candidates, in one round trip:
@@ -62,17 +116,18 @@ const sequentialChannel = `(${normalizedChannel} = ANY($1::text[])
  * - waiting: per sequential channel ($1, and the $5 children), the earliest-eta pending job not yet due
  *   (the eta-wait rule);
  * - throttled: per throttled channel ($2, its subtree's LIKE pattern in $3, seconds in $4), the last time
- *   a job of its subtree was enqueued.
+ *   a job of its subtree was enqueued;
+ * - due: whether any pending job is due (no candidate read when none is);
+ * - nextEta: the earliest future eta, to know when to wake up (the eta helper index serves it when present).
  * Empty arrays turn their part into a one-time-filtered no-op. Extra rows (a $5 child that is configured
- * and not sequential) are harmless: the planner only asks sequential channels.
+ * and not sequential) are harmless: the planner only asks sequential channels. Read without the baton:
+ * the claim re-checks under the baton that what the plan assumed still holds (`claim`).
  */
-export const passState = {
-  name: 'qjr_pass_state',
-  text: `
+export const passState = statement(
+  'qjr_pass_state',
+  `
 WITH clock AS (SELECT now() AT TIME ZONE 'utc' AS now_utc),
-running AS (
-  SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n
-  FROM queue_job j WHERE j.state IN ('enqueued', 'started') GROUP BY 1
+running AS (${runningByRawChannel}
 ),
 failed AS (
   SELECT DISTINCT ${normalizedChannel} AS channel FROM queue_job j
@@ -85,13 +140,7 @@ waiting AS (
     AND ${sequentialChannel}
   ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
 ),
-throttled AS (
-  SELECT t.name, max(j.date_enqueued) AS last_enqueued
-  FROM unnest($2::text[], $3::text[], $4::int[]) AS t(name, subtree, seconds)
-  JOIN queue_job j ON cardinality($2::text[]) > 0 AND j.date_enqueued IS NOT NULL
-    AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
-    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.subtree)
-  GROUP BY t.name
+throttled AS (${throttledSince('$2', '$3', '$4')}
 )
 SELECT
   (extract(epoch FROM (SELECT now_utc FROM clock)) * 1000)::float8 AS now,
@@ -101,18 +150,12 @@ SELECT
       'dateCreated', extract(epoch FROM date_created) * 1000, 'eta', extract(epoch FROM eta) * 1000)), '[]')
     FROM waiting) AS waiting,
   (SELECT coalesce(json_agg(json_build_object('name', name,
-      'lastEnqueued', extract(epoch FROM last_enqueued) * 1000)), '[]') FROM throttled) AS throttled`,
-};
-
-/**
- * The earliest future eta, to know when to wake up. Read only while root has room: a full root wakes on
- * Odoo's notifications when a job ends. Uses the eta helper index when present, else one scan.
- */
-export const nextEta = {
-  name: 'qjr_next_eta',
-  text: `SELECT (extract(epoch FROM j.eta) * 1000)::float8 AS eta FROM queue_job j
-WHERE j.state = 'pending' AND j.eta IS NOT NULL AND j.eta > now() AT TIME ZONE 'utc' ORDER BY j.eta LIMIT 1`,
-};
+      'lastEnqueued', extract(epoch FROM last_enqueued) * 1000)), '[]') FROM throttled) AS throttled,
+  EXISTS (SELECT 1 FROM queue_job j, clock WHERE j.state = 'pending'
+    AND (j.eta IS NULL OR j.eta <= clock.now_utc)) AS due,
+  (SELECT (extract(epoch FROM j.eta) * 1000)::float8 FROM queue_job j, clock
+    WHERE j.state = 'pending' AND j.eta IS NOT NULL AND j.eta > clock.now_utc ORDER BY j.eta LIMIT 1) AS "nextEta"`,
+);
 
 const candidateColumns = `j.id, j.uuid, j.channel, j.priority,
   (extract(epoch FROM j.date_created) * 1000)::float8 AS "dateCreated", (extract(epoch FROM j.eta) * 1000)::float8 AS eta`;
@@ -133,24 +176,24 @@ function open(column: string): string {
  * rows never enter, whatever their number. The ranking sorts those rows: linear-logarithmic in the
  * backlog, which is what the helper indexes remove.
  */
-export const candidatesByScan = {
-  name: 'qjr_candidates_scan',
-  text: `
+export const candidatesByScan = statement(
+  'qjr_candidates_scan',
+  `
 SELECT id, uuid, channel, priority, "dateCreated", eta FROM (
   SELECT ${candidateColumns}, row_number() OVER (PARTITION BY j.channel COLLATE "C"
     ORDER BY coalesce(j.priority, 10), j.date_created, j.id) AS rank
   FROM queue_job j
   WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc') AND ${open('j.channel')}
 ) ranked WHERE rank <= $1`,
-};
+);
 
 /**
  * The same with the helper indexes: a skip scan finds each channel holding pending jobs, then each open
  * channel's head is read in index order, $1 rows at most per channel: no sort, no scan of the pending set.
  */
-export const candidatesByIndex = {
-  name: 'qjr_candidates_index',
-  text: `
+export const candidatesByIndex = statement(
+  'qjr_candidates_index',
+  `
 WITH RECURSIVE channels AS (
   (SELECT j.channel FROM queue_job j WHERE j.state = 'pending' AND j.channel IS NOT NULL ORDER BY j.channel LIMIT 1)
   UNION ALL
@@ -169,41 +212,88 @@ UNION ALL
   WHERE j.state = 'pending' AND j.channel IS NULL AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
     AND ${open('j.channel')}
   ORDER BY coalesce(j.priority, 10), j.date_created, j.id LIMIT $1)`,
-};
+);
 
 /**
- * The claim (invariant 1): pending → enqueued only for planned rows still pending and due, skipping rows
- * another transaction holds. Only the rows returned were claimed, and only they may be sent.
- * date_enqueued is truncated to seconds as upstream's runner writes it.
+ * The claim (invariant 1), run right after the baton in the same transaction: pending → enqueued only
+ * for planned rows ($1) still pending (and due, for a tick), skipping rows another transaction holds.
+ * Only the rows returned in `claimed` were claimed, and only they may be sent. date_enqueued is
+ * truncated to seconds as upstream's runner writes it; `now` is the claim's clock (throttle pauses).
+ *
+ * The plan was made from a read outside the baton (through the bridge, another request), so with $10
+ * true the claim first proves that what the plan assumed still holds (invariant 3): no raw channel runs
+ * more jobs than it did ($2 channels, $3 counts), no sequential channel ($4, or a child of a
+ * `sequential_default` channel in $11) holds a failed job it did not ($5), no throttled channel ($6 names, $7 subtrees, $8 seconds, $9 last enqueued, epoch ms) had a
+ * job enqueued since. Otherwise `holds` is false, nothing is claimed, and the runner plans again. With
+ * $10 false (a manual run that ignores capacity) nothing is checked.
  */
-export const claim = { name: 'qjr_claim', text: claimStatement(true) };
-
-function claimStatement(dueOnly: boolean): string {
-  return `
-WITH claimable AS MATERIALIZED (
-  SELECT id FROM queue_job
-  WHERE id = ANY($1::int[]) AND state = 'pending'${dueOnly ? ` AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')` : ''}
-  FOR UPDATE SKIP LOCKED
+function claimStatement(name: string, dueOnly: boolean): Statement {
+  return statement(
+    name,
+    `
+WITH clock AS (SELECT now() AT TIME ZONE 'utc' AS now_utc),
+running AS (${runningByRawChannel}
+),
+grown AS (
+  SELECT 1 FROM running r LEFT JOIN unnest($2::text[], $3::int[]) AS a(channel, n) ON a.channel = r.channel
+  WHERE r.n > coalesce(a.n, 0)
+),
+failed AS (
+  SELECT 1 FROM queue_job j
+  WHERE cardinality($4::text[]) + cardinality($11::text[]) > 0 AND j.state = 'failed' AND ${sequentialIn('$4', '$11')}
+    AND NOT ${normalizedChannel} = ANY($5::text[])
+),
+throttled AS (${throttledSince('$6', '$7', '$8', '$9')}
+),
+holds AS (
+  SELECT NOT $10::bool OR NOT (EXISTS (SELECT 1 FROM grown) OR EXISTS (SELECT 1 FROM failed)
+    OR EXISTS (SELECT 1 FROM throttled
+      WHERE extract(epoch FROM last_enqueued) * 1000 > coalesce(assumed, '-infinity'::float8))) AS ok
+),
+claimable AS MATERIALIZED (
+  SELECT q.id FROM queue_job q, holds
+  WHERE holds.ok AND q.id = ANY($1::int[]) AND q.state = 'pending'${dueOnly ? ` AND (q.eta IS NULL OR q.eta <= now() AT TIME ZONE 'utc')` : ''}
+  FOR UPDATE OF q SKIP LOCKED
+),
+claimed AS (
+  UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
+  FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
+  RETURNING j.id, j.uuid, j.channel
 )
-UPDATE queue_job j SET state = 'enqueued', date_enqueued = date_trunc('seconds', now() AT TIME ZONE 'utc')
-FROM claimable c WHERE j.id = c.id AND j.state = 'pending'
-RETURNING j.id, j.uuid, j.channel`;
+SELECT (SELECT ok FROM holds) AS holds,
+  (SELECT coalesce(json_agg(json_build_object('id', id, 'uuid', uuid, 'channel', channel)), '[]') FROM claimed)
+    AS claimed,
+  (extract(epoch FROM (SELECT now_utc FROM clock)) * 1000)::float8 AS now`,
+  );
 }
+
+export const claim = claimStatement('qjr_claim', true);
+
+/**
+ * The claim for uuids an operator named ("run now"): as `claim`, guarded by state = 'pending' and
+ * SKIP LOCKED so a job is still sent at most once, but without the eta guard: a named job runs now.
+ */
+export const claimNamed = claimStatement('qjr_claim_named', false);
 
 /**
  * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
  * committed `started`, the state guard makes this a no-op, so a revert can never cause a second run.
  */
-export const revert = `
+export const revert = statement(
+  'qjr_revert',
+  `
 UPDATE queue_job SET state = 'pending', date_enqueued = NULL, date_started = NULL
 WHERE id = ANY($1::int[]) AND state = 'enqueued'
-RETURNING id, uuid`;
+RETURNING id, uuid`,
+);
 
 /**
  * Lost enqueued jobs: claimed more than $1 seconds ago and never taken by Odoo (the controller moves a
  * job to started in its first transaction). Rows locked right now (a controller taking them) are skipped.
  */
-export const sweepEnqueued = `
+export const sweepEnqueued = statement(
+  'qjr_sweep_enqueued',
+  `
 WITH lost AS MATERIALIZED (
   SELECT id FROM queue_job
   WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
@@ -211,7 +301,8 @@ WITH lost AS MATERIALIZED (
 )
 UPDATE queue_job j SET state = 'pending', date_enqueued = NULL, date_started = NULL
 FROM lost WHERE j.id = lost.id AND j.state = 'enqueued'
-RETURNING j.id, j.uuid, j.channel`;
+RETURNING j.id, j.uuid, j.channel`,
+);
 
 const deadJobValues = `
   state = CASE WHEN coalesce(max_retries, 0) <> 0 AND coalesce(retry, 0) + 1 >= max_retries
@@ -226,14 +317,33 @@ const deadJobValues = `
       || coalesce(retry, 0) + 1 || ' time(s) (requeued by queue-job-runner).' ELSE exc_info END,
   date_enqueued = NULL, date_started = NULL, worker_pid = NULL`;
 
+/** Whether some connection to this database carries Odoo's application_name pattern ($n, with {pid}). */
+function odooVisible(pattern: string): string {
+  return `EXISTS (
+  SELECT 1 FROM pg_stat_activity
+  WHERE datname = current_database()
+    AND application_name LIKE replace(replace(replace(${pattern}, '%', '\\%'), '_', '\\_'), '{pid}', '%')
+)`;
+}
+
+/**
+ * Whether Odoo's connections to this database are visible under the application_name pattern at all.
+ * Without one, the pattern is wrong (ODOO_PGAPPNAME) or Odoo is down, and the signal is not trusted.
+ */
+export const odooConnectionsVisible = statement(
+  'qjr_odoo_connections_visible',
+  `SELECT ${odooVisible('$1')} AS visible`,
+);
+
 /**
  * Which started jobs are dead, baseline module (no lock table): the job's worker has no connection left.
  * A worker is alive while a connection named after its pid ($2 with {pid}) exists that began before
  * the job started (+$1 s grace for clock skew); when backend_start is hidden (no pg_read_all_stats),
- * any such connection counts as alive. Jobs younger than the grace are left alone. Invariant 5: a
- * started job is only touched when that signal says its worker is gone.
+ * any such connection counts as alive. Jobs younger than the grace are left alone. The signal is only
+ * trusted while some Odoo connection is visible under the pattern at all. Invariant 5: a started job is
+ * only touched when that signal says its worker is gone.
  */
-const deadByConnection = `j.state = 'started' AND j.worker_pid IS NOT NULL
+const deadByConnection = `j.state = 'started' AND j.worker_pid IS NOT NULL AND ${odooVisible('$2')}
     AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
     AND NOT EXISTS (
       SELECT 1 FROM pg_stat_activity a
@@ -243,34 +353,29 @@ const deadByConnection = `j.state = 'started' AND j.worker_pid IS NOT NULL
     )`;
 
 /** Requeues (retry + 1) or fails the started jobs `where` finds dead; rows held elsewhere are skipped. */
-function sweepStarted(where: string): string {
-  return `
+function sweepStarted(name: string, where: string): Statement {
+  return statement(
+    name,
+    `
 WITH dead AS MATERIALIZED (
   SELECT j.id FROM queue_job j WHERE ${where}
   FOR UPDATE OF j SKIP LOCKED
 )
 UPDATE queue_job SET ${deadJobValues}
 FROM dead WHERE queue_job.id = dead.id AND queue_job.state = 'started'
-RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`;
+RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`,
+  );
 }
 
-export const sweepStartedByConnection = sweepStarted(deadByConnection);
-
-/**
- * Whether Odoo's connections to this database are visible under the application_name pattern at all.
- * Without one, the pattern is wrong (ODOO_PGAPPNAME) or Odoo is down, and the signal is not trusted.
- */
-export const odooConnectionsVisible = `
-SELECT EXISTS (
-  SELECT 1 FROM pg_stat_activity
-  WHERE datname = current_database()
-    AND application_name LIKE replace(replace(replace($1, '%', '\\%'), '_', '\\_'), '{pid}', '%')
-) AS visible`;
+export const sweepStartedByConnection = sweepStarted('qjr_sweep_started_by_connection', deadByConnection);
 
 /** The 2025+ lock tables, newest name first (contract 1.4). */
-export const lockTable = `
+export const lockTable = statement(
+  'qjr_lock_table',
+  `
 SELECT CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
-  WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS name`;
+  WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS name`,
+);
 
 /**
  * Which started jobs are dead with upstream's lock table: a live worker holds its lock row FOR NO KEY
@@ -286,53 +391,72 @@ function deadByLock(table: 'queue_job_lock' | 'queue_job_locks'): string {
     )`;
 }
 
-export const sweepStartedByLock = sweepStarted(deadByLock('queue_job_lock'));
-export const sweepStartedByLocks = sweepStarted(deadByLock('queue_job_locks'));
+export const sweepStartedByLock = sweepStarted('qjr_sweep_started_by_lock', deadByLock('queue_job_lock'));
+export const sweepStartedByLocks = sweepStarted('qjr_sweep_started_by_locks', deadByLock('queue_job_locks'));
 
 /**
  * Upstream's built-in runner (2025+) holds session advisory lock 2293787760715711918 on the database it
  * serves; a bigint key appears in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
  */
-export const upstreamRunner = `
+export const upstreamRunner = statement(
+  'qjr_upstream_runner',
+  `
 SELECT EXISTS (
   SELECT 1 FROM pg_locks
   WHERE locktype = 'advisory' AND granted AND objsubid = 1
     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
     AND classid::text::bigint = 534064080 AND objid::text::bigint = 3147384238
-) AS held`;
+) AS held`,
+);
 
 /** Odoo's own idea of its public URL: what makes a staging clone call itself, not production. */
-export const webBaseUrl = `SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'`;
+export const webBaseUrl = statement(
+  'qjr_web_base_url',
+  `SELECT value FROM ir_config_parameter WHERE key = 'web.base.url'`,
+);
+
+/** The database's own name: the `db=` Odoo must select when none is configured (a bridge target). */
+export const currentDatabase = statement('qjr_current_database', `SELECT current_database() AS name`);
 
 /** Jobs named by uuid, for dispatch: their state decides what can be done. */
-export const jobsByUuid = `
+export const jobsByUuid = statement(
+  'qjr_jobs_by_uuid',
+  `
 SELECT id, uuid, channel, state, priority, (extract(epoch FROM date_created) * 1000)::float8 AS "dateCreated",
   (extract(epoch FROM eta) * 1000)::float8 AS eta
-FROM queue_job WHERE uuid = ANY($1::text[]) ORDER BY coalesce(priority, 10), date_created, id`;
+FROM queue_job WHERE uuid = ANY($1::text[]) ORDER BY coalesce(priority, 10), date_created, id`,
+);
 
 /** A channel's (and its sub-channels') due pending jobs in OCA order, for a manual run. */
-export const dueInChannel = `
+export const dueInChannel = statement(
+  'qjr_due_in_channel',
+  `
 SELECT j.id, j.uuid, j.channel, j.state, j.priority,
   (extract(epoch FROM j.date_created) * 1000)::float8 AS "dateCreated", (extract(epoch FROM j.eta) * 1000)::float8 AS eta
 FROM queue_job j
 WHERE j.state = 'pending' AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc')
   AND (${normalizedChannel} = $1 OR ${normalizedChannel} LIKE $3)
 ORDER BY coalesce(j.priority, 10), j.date_created, j.id
-LIMIT $2`;
+LIMIT $2`,
+);
 
 /** Per raw channel: counts by state, oldest due pending job, next eta, for status. */
-export const channelStatus = `
+export const channelStatus = statement(
+  'qjr_channel_status',
+  `
 SELECT coalesce(j.channel, '') AS channel, j.state, count(*)::int AS n,
   (extract(epoch FROM min(j.date_created) FILTER (WHERE j.state = 'pending'
     AND (j.eta IS NULL OR j.eta <= now() AT TIME ZONE 'utc'))) * 1000)::float8 AS "oldestPending",
   (extract(epoch FROM min(j.eta) FILTER (WHERE j.state = 'pending'
     AND j.eta > now() AT TIME ZONE 'utc')) * 1000)::float8 AS "nextEta"
 FROM queue_job j WHERE j.state IN ('wait_dependencies', 'pending', 'enqueued', 'started', 'failed')
-GROUP BY 1, 2`;
+GROUP BY 1, 2`,
+);
 
 /**
  * The optional helper indexes (`queue-job-runner optimize`): each channel's pending head in OCA order,
  * and the next eta, read without scanning the pending set. Partial on pending rows, so they stay small.
+ * DDL: never part of the catalogue, never sent through the bridge.
  */
 export const helperIndexes = [
   {
@@ -350,43 +474,59 @@ export const helperIndexes = [
 ] as const;
 
 /** Helper indexes that exist and are valid (a failed CONCURRENTLY build leaves an invalid one). */
-export const helperIndexesPresent = `
+export const helperIndexesPresent = statement(
+  'qjr_helper_indexes_present',
+  `
 SELECT c.relname AS name, i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-WHERE c.relname = ANY($1::text[]) AND i.indrelid = to_regclass('queue_job')`;
+WHERE c.relname = ANY($1::text[]) AND i.indrelid = to_regclass('queue_job')`,
+);
 
 /** Wake-ups: Odoo's trigger notifies channel queue_job with the job uuid on every insert and update. */
 export const listen = 'LISTEN queue_job';
 
-// ---- Manual runs, status and keepalive (added for the dispatch/status/keepalive functions and the CLI).
-
-/**
- * The claim for uuids an operator named ("run now"): as `claim`, guarded by state = 'pending' and
- * SKIP LOCKED so a job is still sent at most once, but without the eta guard: a named job runs now.
- */
-export const claimNamed = { name: 'qjr_claim_named', text: claimStatement(false) };
-
 /** The database clock, epoch ms: ages in status are measured on it, never on the runner's clock. */
-export const databaseNow = `SELECT (extract(epoch FROM now()) * 1000)::float8 AS now`;
+export const databaseNow = statement(
+  'qjr_database_now',
+  `SELECT (extract(epoch FROM now()) * 1000)::float8 AS now`,
+);
 
 /** Status, read-only twin of sweepEnqueued: per raw channel, enqueued jobs older than $1 s (lost). */
-export const deadEnqueuedByChannel = `
+export const deadEnqueuedByChannel = statement(
+  'qjr_dead_enqueued_by_channel',
+  `
 SELECT coalesce(channel, '') AS channel, count(*)::int AS n FROM queue_job
 WHERE state = 'enqueued' AND date_enqueued < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
-GROUP BY 1`;
+GROUP BY 1`,
+);
 
 /** Status: per raw channel, started jobs the sweep would judge dead (the sweep's own predicate). */
-function deadStartedByChannel(where: string): string {
-  return `SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j WHERE ${where} GROUP BY 1`;
+function deadStartedByChannel(name: string, where: string): Statement {
+  return statement(
+    name,
+    `SELECT coalesce(j.channel, '') AS channel, count(*)::int AS n FROM queue_job j WHERE ${where} GROUP BY 1`,
+  );
 }
 
-export const deadStartedByConnectionByChannel = deadStartedByChannel(deadByConnection);
-/** Lockability can only be learnt by locking: run these in a transaction that is rolled back. */
-export const deadStartedByLockByChannel = deadStartedByChannel(deadByLock('queue_job_lock'));
-export const deadStartedByLocksByChannel = deadStartedByChannel(deadByLock('queue_job_locks'));
+export const deadStartedByConnectionByChannel = deadStartedByChannel(
+  'qjr_dead_started_by_connection_by_channel',
+  deadByConnection,
+);
+/** Lockability can only be learnt by locking: run these in a unit that is rolled back. */
+export const deadStartedByLockByChannel = deadStartedByChannel(
+  'qjr_dead_started_by_lock_by_channel',
+  deadByLock('queue_job_lock'),
+);
+export const deadStartedByLocksByChannel = deadStartedByChannel(
+  'qjr_dead_started_by_locks_by_channel',
+  deadByLock('queue_job_locks'),
+);
 
 /** Keepalive: whether a pending job is due now or within $1 s, so Odoo is woken before its eta. */
-export const pendingDueSoon = `
+export const pendingDueSoon = statement(
+  'qjr_pending_due_soon',
+  `
 SELECT EXISTS (
   SELECT 1 FROM queue_job WHERE state = 'pending'
     AND (eta IS NULL OR eta <= (now() AT TIME ZONE 'utc') + make_interval(secs => $1))
-) AS due`;
+) AS due`,
+);

@@ -7,16 +7,15 @@
  * governs it), so the channels' job counts add up to the target's; `running` is the channel's whole
  * subtree, which is what its capacity limits. Done and cancelled jobs are not counted (unbounded history).
  */
-import type pg from 'pg';
 import { type ChannelConfig, type ChannelTree, normalizeChannel } from './channels.ts';
-import { type Config, describeDatabaseUrl, type Target } from './config.ts';
-import { defaultTimeouts } from './database.ts';
+import { type Config, describeReach, type Target } from './config.ts';
 import { selectTargets } from './input.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
 import { findLockTable, type Liveness, liveness } from './sweep.ts';
 import { helperIndexesPresent, openTarget, upstreamRunnerActive } from './target.ts';
+import { query, type Transport } from './transport.ts';
 
 /** The states status counts, in the order they are shown. */
 export const STATUS_STATES = ['wait_dependencies', 'pending', 'enqueued', 'started', 'failed'] as const;
@@ -116,7 +115,7 @@ function emptyTarget(target: Target): TargetStatus {
     target: target.name,
     ok: true,
     error: null,
-    database: describeDatabaseUrl(target.databaseUrl),
+    database: describeReach(target),
     paused: target.paused,
     upstreamRunner: null,
     liveness: null,
@@ -128,41 +127,26 @@ function emptyTarget(target: Target): TargetStatus {
   };
 }
 
-/** Lockability can only be learnt by locking: the lock-table check runs in a transaction rolled back. */
-async function rolledBack<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query(sql.begin(defaultTimeouts.lockTimeoutMs, defaultTimeouts.statementTimeoutMs));
-    return await work(client);
-  } finally {
-    await client.query('ROLLBACK').catch(() => {
-      broken = true;
-    });
-    client.release(broken);
-  }
-}
-
 async function deadStarted(
-  pool: pg.Pool,
+  transport: Transport,
   config: Config,
   signal: Liveness,
   lockTable: string | null,
 ): Promise<CountRow[]> {
   if (signal === 'connections') {
-    const { rows } = await pool.query<CountRow>(sql.deadStartedByConnectionByChannel, [
+    return query<CountRow>(transport, sql.deadStartedByConnectionByChannel, [
       config.startedGraceSeconds,
       config.pgAppName,
     ]);
-    return rows;
   }
   if (signal === 'lock_table') {
-    const text =
+    const statement =
       lockTable === 'queue_job_locks' ? sql.deadStartedByLocksByChannel : sql.deadStartedByLockByChannel;
-    return rolledBack(
-      pool,
-      async (client) => (await client.query<CountRow>(text, [config.startedGraceSeconds])).rows,
-    );
+    // Lockability can only be learnt by locking: the lock-table check runs in a unit rolled back.
+    const [rows] = await transport.run([{ statement, values: [config.startedGraceSeconds] }], {
+      rollback: true,
+    });
+    return (rows ?? []) as unknown as CountRow[];
   }
   return [];
 }
@@ -210,31 +194,29 @@ function aggregate(
 async function targetStatus(target: Target, config: Config, log: Logger): Promise<TargetStatus> {
   const started = Date.now();
   const status = emptyTarget(target);
-  const runtime = openTarget(target, log);
-  const { pool, tree } = runtime;
+  const runtime = openTarget(target, log, config);
+  const { transport, tree } = runtime;
   try {
     const [upstream, lockTable, clock, rows, enqueued, indexes] = await Promise.all([
-      upstreamRunnerActive(pool),
-      findLockTable(pool),
-      pool.query<{ now: number }>(sql.databaseNow),
-      pool.query<ChannelStatusRow>(sql.channelStatus),
-      pool.query<CountRow>(sql.deadEnqueuedByChannel, [config.enqueuedTimeoutSeconds]),
-      helperIndexesPresent(pool),
+      upstreamRunnerActive(transport),
+      findLockTable(transport),
+      query<{ now: number }>(transport, sql.databaseNow),
+      query<ChannelStatusRow>(transport, sql.channelStatus),
+      query<CountRow>(transport, sql.deadEnqueuedByChannel, [config.enqueuedTimeoutSeconds]),
+      helperIndexesPresent(transport),
     ]);
-    const signal = await liveness(pool, config.pgAppName, lockTable);
-    const started_ = await deadStarted(pool, config, signal, lockTable);
-    const now = clock.rows[0]!.now;
+    const signal = await liveness(transport, config.pgAppName, lockTable);
+    const started_ = await deadStarted(transport, config, signal, lockTable);
+    const now = clock[0]!.now;
     status.upstreamRunner = upstream;
     status.liveness = signal;
     status.helperIndexes = indexes;
     status.at = new Date(now).toISOString();
-    status.channels = aggregate(tree, now, rows.rows, enqueued.rows, started_);
-    status.deadCandidates.enqueued = enqueued.rows.reduce((n, row) => n + row.n, 0);
+    status.channels = aggregate(tree, now, rows, enqueued, started_);
+    status.deadCandidates.enqueued = enqueued.reduce((n, row) => n + row.n, 0);
     status.deadCandidates.started = started_.reduce((n, row) => n + row.n, 0);
     if (signal === 'none') {
-      status.deadCandidates.unjudged = rows.rows
-        .filter((r) => r.state === 'started')
-        .reduce((n, r) => n + r.n, 0);
+      status.deadCandidates.unjudged = rows.filter((r) => r.state === 'started').reduce((n, r) => n + r.n, 0);
     }
   } catch (error) {
     status.ok = false;

@@ -7,9 +7,8 @@
  *   the absence of Odoo's `odoo-<pid>` connection for the job's worker_pid. With no usable signal,
  *   started jobs are left alone and reported by `status`.
  */
-import type pg from 'pg';
-import { type Timeouts, transaction } from './database.ts';
 import * as sql from './sql.ts';
+import { query, type Transport } from './transport.ts';
 
 export interface SweepOptions {
   enqueuedTimeoutSeconds: number;
@@ -35,51 +34,55 @@ export interface SweepResult {
   liveness: Liveness;
 }
 
-/** Which liveness signal this database offers; the lock table is looked up once per target. */
+export async function findLockTable(transport: Transport): Promise<string | null> {
+  const rows = await query<{ name: string | null }>(transport, sql.lockTable);
+  return rows[0]?.name ?? null;
+}
+
+type SweptRow = { uuid: string; channel: string | null; state?: 'pending' | 'failed' };
+
+/** One unit: lost enqueued jobs, then dead started ones by the signal this database offers. */
+export async function sweep(
+  transport: Transport,
+  options: SweepOptions,
+  lockTable: string | null,
+): Promise<SweepResult> {
+  const enqueued = { statement: sql.sweepEnqueued, values: [options.enqueuedTimeoutSeconds] };
+  let liveness: Liveness = 'lock_table';
+  let results: SweptRow[][];
+  if (lockTable) {
+    const started = lockTable === 'queue_job_locks' ? sql.sweepStartedByLocks : sql.sweepStartedByLock;
+    const [lost, dead] = await transport.run([
+      enqueued,
+      { statement: started, values: [options.graceSeconds] },
+    ]);
+    results = [lost as SweptRow[], dead as SweptRow[]];
+  } else {
+    // The connection signal is only trusted while Odoo's connections are visible at all: the sweep
+    // statement checks that itself, and `visible` says which signal was in force.
+    const [lost, visible, dead] = await transport.run([
+      enqueued,
+      { statement: sql.odooConnectionsVisible, values: [options.pgAppName] },
+      { statement: sql.sweepStartedByConnection, values: [options.graceSeconds, options.pgAppName] },
+    ]);
+    liveness = visible![0]?.visible ? 'connections' : 'none';
+    results = [lost as SweptRow[], dead as SweptRow[]];
+  }
+  const jobs: SweptJob[] = [];
+  for (const row of results[0]!)
+    jobs.push({ uuid: row.uuid, channel: row.channel, state: 'pending', from: 'enqueued' });
+  for (const row of results[1]!)
+    jobs.push({ uuid: row.uuid, channel: row.channel, state: row.state ?? 'pending', from: 'started' });
+  return { jobs, liveness };
+}
+
+/** Which liveness signal this database offers (status). */
 export async function liveness(
-  pool: pg.Pool,
+  transport: Transport,
   pgAppName: string,
   lockTable: string | null,
 ): Promise<Liveness> {
   if (lockTable) return 'lock_table';
-  const { rows } = await pool.query<{ visible: boolean }>(sql.odooConnectionsVisible, [pgAppName]);
+  const rows = await query<{ visible: boolean }>(transport, sql.odooConnectionsVisible, [pgAppName]);
   return rows[0]?.visible ? 'connections' : 'none';
-}
-
-export async function findLockTable(pool: pg.Pool): Promise<string | null> {
-  const { rows } = await pool.query<{ name: string | null }>(sql.lockTable);
-  return rows[0]?.name ?? null;
-}
-
-export async function sweep(
-  pool: pg.Pool,
-  timeouts: Timeouts,
-  options: SweepOptions,
-  lockTable: string | null,
-): Promise<SweepResult> {
-  const jobs: SweptJob[] = [];
-  const enqueued = await transaction(pool, timeouts, (client) =>
-    client.query<{ uuid: string; channel: string | null }>(sql.sweepEnqueued, [
-      options.enqueuedTimeoutSeconds,
-    ]),
-  );
-  for (const row of enqueued.rows)
-    jobs.push({ uuid: row.uuid, channel: row.channel, state: 'pending', from: 'enqueued' });
-
-  const signal = await liveness(pool, options.pgAppName, lockTable);
-  if (signal !== 'none') {
-    const statement =
-      signal === 'connections'
-        ? { text: sql.sweepStartedByConnection, values: [options.graceSeconds, options.pgAppName] }
-        : {
-            text: lockTable === 'queue_job_locks' ? sql.sweepStartedByLocks : sql.sweepStartedByLock,
-            values: [options.graceSeconds],
-          };
-    const started = await transaction(pool, timeouts, (client) =>
-      client.query<{ uuid: string; channel: string | null; state: 'pending' | 'failed' }>(statement),
-    );
-    for (const row of started.rows)
-      jobs.push({ uuid: row.uuid, channel: row.channel, state: row.state, from: 'started' });
-  }
-  return { jobs, liveness: signal };
 }

@@ -1,20 +1,22 @@
 /**
- * A target's resources for one invocation: its database pool, channel tree, Odoo endpoint and the
- * names of the settings that configure it (so errors can say what to fix). Opened per invocation and
- * closed before the function answers: nothing outlives a request.
+ * A target's resources for one invocation: its transport (the database, directly or through the Odoo
+ * addon), channel tree, Odoo endpoint and the names of the settings that configure it (so errors can
+ * say what to fix). Opened per invocation and closed before the function answers: nothing outlives a
+ * request. This is the one place that knows which transport a target uses.
  */
-import type pg from 'pg';
+import { BridgeTransport } from './bridge.ts';
 import { type ChannelTree, channelTree } from './channels.ts';
 import type { Config, Target } from './config.ts';
-import { openPool } from './database.ts';
+import { DirectTransport } from './direct.ts';
 import { Dispatcher } from './dispatch.ts';
 import type { Logger } from './log.ts';
 import type { SettingNames } from './outcome.ts';
 import * as sql from './sql.ts';
+import { query, type Transport } from './transport.ts';
 
 export interface TargetRuntime {
   target: Target;
-  pool: pg.Pool;
+  transport: Transport;
   tree: ChannelTree;
   log: Logger;
   settings: SettingNames;
@@ -30,64 +32,99 @@ export class TargetError extends Error {
 
 /** The settings an operator edits for this target, as they are spelled in its configuration. */
 export function settingNames(target: Target): SettingNames {
+  const bridge = target.reach.via === 'bridge';
   if (target.source === 'env') {
     return {
       auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
-      url: target.odooUrl ? 'ODOO_URL' : 'ODOO_URL (or web.base.url)',
+      url: target.odooUrl || bridge ? 'ODOO_URL' : 'ODOO_URL (or web.base.url)',
       db: 'ODOO_DB',
+      token: 'ODOO_BRIDGE_TOKEN',
     };
   }
   const where = `QUEUE_JOB_TARGETS[${target.name}]`;
   return {
     auth: `${where}.httpAuthUser`,
-    url: target.odooUrl ? `${where}.odooUrl` : `${where}.odooUrl (or web.base.url)`,
+    url: target.odooUrl || bridge ? `${where}.odooUrl` : `${where}.odooUrl (or web.base.url)`,
     db: `${where}.db`,
+    token: `${where}.bridgeToken`,
   };
 }
 
-export function openTarget(target: Target, log: Logger): TargetRuntime {
-  const pool = openPool(target.databaseUrl);
+export function openTarget(
+  target: Target,
+  log: Logger,
+  config?: Pick<Config, 'bridgePollMs'>,
+): TargetRuntime {
+  const settings = settingNames(target);
+  const transport: Transport =
+    target.reach.via === 'database'
+      ? new DirectTransport(target.reach.databaseUrl)
+      : new BridgeTransport(
+          { url: target.odooUrl!, db: target.db, token: target.reach.token },
+          { token: settings.token, url: settings.url, db: settings.db },
+          config?.bridgePollMs ?? 1000,
+        );
   return {
     target,
-    pool,
+    transport,
     tree: channelTree(target.channels),
     log: log.child({ target: target.name }),
-    settings: settingNames(target),
-    close: () => pool.end().catch(() => {}),
+    settings,
+    close: () => transport.close(),
   };
 }
 
-/** ODOO_URL, else the database's own web.base.url: a staging clone then calls itself, not production. */
-export async function odooUrl(runtime: TargetRuntime): Promise<string> {
-  if (runtime.target.odooUrl) return runtime.target.odooUrl;
-  const { rows } = await runtime.pool.query<{ value: string }>(sql.webBaseUrl);
-  const value = rows[0]?.value?.trim();
-  if (!value) {
-    throw new TargetError(
-      `no Odoo URL: ${runtime.settings.url.replace(' (or web.base.url)', '')} is not set and the database has no web.base.url`,
-    );
-  }
+const bare = (setting: string) => setting.replace(' (or web.base.url)', '');
+
+/** An http(s) base URL without its trailing slashes, or null. */
+function baseUrl(value: string | undefined): string | null {
+  const text = value?.trim();
+  if (!text) return null;
   try {
-    const url = new URL(value);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('protocol');
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? text.replace(/\/+$/, '') : null;
   } catch {
-    throw new TargetError(
-      `web.base.url of the database is not an http(s) URL; set ${runtime.settings.url.replace(' (or web.base.url)', '')}`,
-    );
+    return null;
   }
-  return value.replace(/\/+$/, '');
+}
+
+/**
+ * Where runjob requests go. Direct: ODOO_URL, else the database's own web.base.url (a staging clone
+ * then calls itself, not production). Bridge: the database's web.base.url read through the addon, for
+ * the same reason, else ODOO_URL (where the addon answered).
+ */
+export async function odooUrl(runtime: TargetRuntime): Promise<string> {
+  const { target, transport, settings } = runtime;
+  if (target.reach.via === 'database' && target.odooUrl) return target.odooUrl;
+  const rows = await query<{ value: string | null }>(transport, sql.webBaseUrl);
+  const raw = rows[0]?.value ?? undefined;
+  const base = baseUrl(raw);
+  if (base) return base;
+  if (target.odooUrl) return target.odooUrl;
+  throw new TargetError(
+    raw?.trim()
+      ? `web.base.url of the database is not an http(s) URL; set ${bare(settings.url)}`
+      : `no Odoo URL: ${bare(settings.url)} is not set and the database has no web.base.url`,
+  );
+}
+
+/** The `db=` Odoo must select: the configured one, else the database's own name. */
+export async function odooDb(runtime: TargetRuntime): Promise<string> {
+  if (runtime.target.db) return runtime.target.db;
+  const rows = await query<{ name: string }>(runtime.transport, sql.currentDatabase);
+  return rows[0]!.name;
 }
 
 export async function openDispatcher(runtime: TargetRuntime, config: Config): Promise<Dispatcher> {
   return new Dispatcher(
-    { url: await odooUrl(runtime), db: runtime.target.db, auth: runtime.target.httpAuth },
+    { url: await odooUrl(runtime), db: await odooDb(runtime), auth: runtime.target.httpAuth },
     { timeoutMs: config.dispatchTimeoutMs, settings: runtime.settings },
   );
 }
 
 /** Upstream's built-in runner (2025+) holds its advisory lock on the database: two dispatchers break capacity. */
-export async function upstreamRunnerActive(pool: pg.Pool): Promise<boolean> {
-  const { rows } = await pool.query<{ held: boolean }>(sql.upstreamRunner);
+export async function upstreamRunnerActive(transport: Transport): Promise<boolean> {
+  const rows = await query<{ held: boolean }>(transport, sql.upstreamRunner);
   return rows[0]?.held ?? false;
 }
 
@@ -97,8 +134,8 @@ export const UPSTREAM_RUNNER_HELP =
   '(or channels = root:0 in the [queue_job] section of odoo.conf) and restart Odoo.';
 
 /** Whether `queue-job-runner optimize` created the helper indexes on this database (all of them, valid). */
-export async function helperIndexesPresent(pool: pg.Pool): Promise<boolean> {
+export async function helperIndexesPresent(transport: Transport): Promise<boolean> {
   const names = sql.helperIndexes.map((index) => index.name);
-  const { rows } = await pool.query<{ name: string; valid: boolean }>(sql.helperIndexesPresent, [names]);
+  const rows = await query<{ name: string; valid: boolean }>(transport, sql.helperIndexesPresent, [names]);
   return rows.filter((row) => row.valid).length === names.length;
 }

@@ -32,7 +32,7 @@ async function serveTarget(
   log: Logger,
   options: TickOptions,
 ): Promise<TargetSummary> {
-  const runtime = openTarget(target, log);
+  const runtime = openTarget(target, log, config);
   try {
     return await serve(runtime, config, {
       windowSeconds: options.windowSeconds ?? config.windowSeconds,

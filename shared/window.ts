@@ -1,18 +1,17 @@
 /**
  * Serving one target for one tick (design, "The window"). The first pass runs at once; with a window,
- * a dedicated LISTEN connection wakes a new pass when Odoo's trigger notifies (coalesced over a few
- * ms), when the earliest eta or a throttle pause comes due, and every few seconds as a fallback
- * (NOTIFY does not pass a transaction pooler). No pass starts after the window; every dispatch is
- * settled, the summary is returned, and every connection is closed.
+ * the target's waker starts a new pass when something happens (Odoo's NOTIFY on the direct path,
+ * coalesced over a few ms; every BRIDGE_POLL_MS through the bridge), when the earliest eta or a
+ * throttle pause comes due, and at the waker's poll period as a fallback. No pass starts after the
+ * window; every dispatch is settled, the summary is returned, and every connection is closed.
+ * Nothing here knows which transport the target uses.
  */
-import type pg from 'pg';
 import { claimPass, PASS_LIMIT, type ThrottleMemory } from './claim.ts';
 import type { Config } from './config.ts';
-import { defaultTimeouts, isLockTimeout, openClient } from './database.ts';
+import { isLockTimeout } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
 import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
-import * as sql from './sql.ts';
 import { findLockTable, sweep } from './sweep.ts';
 import {
   helperIndexesPresent,
@@ -21,6 +20,7 @@ import {
   UPSTREAM_RUNNER_HELP,
   upstreamRunnerActive,
 } from './target.ts';
+import { pause, type Waker } from './transport.ts';
 
 export interface TargetSummary {
   target: string;
@@ -35,6 +35,8 @@ export interface TargetSummary {
   outcomes: Record<OutcomeKind, number>;
   reverted: number;
   swept: { enqueued: number; started: number; failed: number };
+  /** Claims whose plan another runner overtook, planned again (concurrent ticks, the bridge). */
+  replans: number;
   liveness: string | null;
   errors: string[];
   durationMs: number;
@@ -46,8 +48,6 @@ export interface ServeOptions {
   signal?: AbortSignal;
 }
 
-/** Fallback poll period inside a window, for when notifications cannot arrive. */
-export const POLL_MS = 5000;
 /** Notifications arriving this close together share one pass. */
 export const COALESCE_MS = 2;
 /** A pass slower than this without the helper indexes earns one hint per tick to create them. */
@@ -74,66 +74,15 @@ export function emptySummary(name: string, paused: boolean): TargetSummary {
     outcomes: Object.fromEntries(outcomeKinds.map((kind) => [kind, 0])) as Record<OutcomeKind, number>,
     reverted: 0,
     swept: { enqueued: 0, started: 0, failed: 0 },
+    replans: 0,
     liveness: null,
     errors: [],
     durationMs: 0,
   };
 }
 
-/** Wake-ups from Odoo's NOTIFY trigger on a dedicated connection; a lost connection falls back to polling. */
-class Listener {
-  private client: pg.Client | null = null;
-  private wake: (() => void) | null = null;
-  notified = false;
-
-  async open(databaseUrl: string): Promise<void> {
-    const client = openClient(databaseUrl);
-    client.on('notification', () => {
-      this.notified = true;
-      this.wake?.();
-    });
-    // The connection died (terminated, network): wake the loop, which passes to catch up and listens again.
-    const lost = () => {
-      if (this.client !== client) return;
-      this.client = null;
-      this.notified = true;
-      this.wake?.();
-    };
-    client.on('error', lost);
-    client.on('end', lost);
-    await client.connect();
-    await client.query(sql.listen);
-    this.client = client;
-  }
-
-  get listening(): boolean {
-    return this.client !== null;
-  }
-
-  /** Resolves on a notification, at `until` (local ms), or on abort; whichever comes first. */
-  wait(until: number, signal?: AbortSignal): Promise<void> {
-    if (this.notified) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', done);
-        this.wake = null;
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, until - Date.now()));
-      signal?.addEventListener('abort', done, { once: true });
-      this.wake = done;
-    });
-  }
-
-  async close(): Promise<void> {
-    const client = this.client;
-    this.client = null;
-    await client?.end().catch(() => {});
-  }
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const PAUSED_MESSAGE =
+  'channels start with root:0 (the runner is disabled for this target): nothing is dispatched';
 
 export async function serve(
   runtime: TargetRuntime,
@@ -141,210 +90,244 @@ export async function serve(
   options: ServeOptions,
 ): Promise<TargetSummary> {
   const started = Date.now();
-  const deadline = started + options.windowSeconds * 1000;
-  const { target, pool, tree, log } = runtime;
-  const summary = emptySummary(target.name, target.paused);
-  const errors = new Set<string>();
-  const fail = (message: string, fields?: Record<string, unknown>) => {
-    if (!errors.has(message)) log.error(message, fields);
-    errors.add(message);
-  };
+  if (runtime.target.paused) {
+    runtime.log.warning(PAUSED_MESSAGE, { event: 'target_paused' });
+    return { ...emptySummary(runtime.target.name, true), durationMs: Date.now() - started };
+  }
+  const window = new TargetWindow(runtime, config, options, started);
+  return window.run();
+}
 
-  if (target.paused) {
-    log.warning(
-      'channels start with root:0 (the runner is disabled for this target): nothing is dispatched',
-      {
-        event: 'target_paused',
-      },
-    );
-    summary.durationMs = Date.now() - started;
+/** One target's window: its state between passes, and the steps of one pass. */
+class TargetWindow {
+  readonly summary: TargetSummary;
+  private readonly errors = new Set<string>();
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly waker: Waker;
+  private readonly throttles: ThrottleMemory = new Map();
+  private readonly deadline: number;
+  private dispatcher: Dispatcher | null = null;
+  private lockTable: string | null = null;
+  private indexed = false;
+  private detected = false;
+  private healthy = true;
+  private passFailed = false;
+  private backoff = 0;
+  private backoffUntil = 0;
+  private lastSweep = 0;
+  private lastUpstreamCheck = 0;
+  private lastListen = 0;
+  private slowPassReported = false;
+  private nextWake: number | null = null;
+  private morePending = false;
+  private readonly runtime: TargetRuntime;
+  private readonly config: Config;
+  private readonly options: ServeOptions;
+  private readonly started: number;
+
+  constructor(runtime: TargetRuntime, config: Config, options: ServeOptions, started: number) {
+    this.runtime = runtime;
+    this.config = config;
+    this.options = options;
+    this.started = started;
+    this.summary = emptySummary(runtime.target.name, false);
+    this.deadline = started + options.windowSeconds * 1000;
+    this.waker = runtime.transport.waker();
+  }
+
+  private get windowed(): boolean {
+    return this.options.windowSeconds > 0;
+  }
+
+  private get over(): boolean {
+    return !this.windowed || Boolean(this.options.signal?.aborted) || Date.now() >= this.deadline;
+  }
+
+  async run(): Promise<TargetSummary> {
+    try {
+      for (;;) {
+        await this.listen();
+        this.waker.notified = false;
+        await this.guardedPass();
+        if (this.over) break;
+        await this.waitForWork();
+        if (this.over) break;
+      }
+    } catch (error) {
+      this.fail(`target failed: ${errorMessage(error)}`);
+    } finally {
+      await Promise.all(this.inflight);
+      await this.waker.close();
+      await this.dispatcher?.close();
+    }
+    const summary = this.summary;
+    summary.errors = [...this.errors];
+    // Served means the target ended healthy: its last pass worked and Odoo took its last batch.
+    summary.ok = this.healthy && !this.passFailed && !summary.upstreamRunner;
+    summary.durationMs = Date.now() - this.started;
     return summary;
   }
 
-  const inflight = new Set<Promise<void>>();
-  const listener = new Listener();
-  let dispatcher: Dispatcher | null = null;
-  let lockTable: string | null = null;
-  let indexed = false;
-  let healthy = true;
-  let passFailed = false;
-  let backoff = 0;
-  let backoffUntil = 0;
-  let lastSweep = 0;
-  let lastUpstreamCheck = 0;
-  let lastListen = 0;
-  let detected = false;
-  let slowPassReported = false;
-  const throttles: ThrottleMemory = new Map();
+  private fail(message: string, fields?: Record<string, unknown>): void {
+    if (!this.errors.has(message)) this.runtime.log.error(message, fields);
+    this.errors.add(message);
+  }
 
-  const settle = (report: DispatchReport) => {
+  private backOff(): void {
+    this.backoff = Math.min(BACKOFF_MAX_MS, this.backoff === 0 ? BACKOFF_MS : this.backoff * 2);
+    this.backoffUntil = Date.now() + this.backoff;
+  }
+
+  /** A pass whose failure is reported and backed off from, never thrown: the window goes on. */
+  private async guardedPass(): Promise<void> {
+    try {
+      await this.pass();
+      this.passFailed = false;
+    } catch (error) {
+      if (isLockTimeout(error)) {
+        this.runtime.log.debug('pass skipped: another pass holds the baton or a row', { event: 'busy' });
+        return;
+      }
+      this.passFailed = true;
+      this.fail(`pass failed: ${errorMessage(error)}`);
+      this.backOff();
+    }
+  }
+
+  private async pass(): Promise<void> {
+    this.summary.passes += 1;
+    if (await this.upstreamRunnerHolds()) return;
+    await this.sweepIfDue();
+    if (Date.now() < this.backoffUntil) return;
+    const { transport, tree } = this.runtime;
+    this.dispatcher ??= await openDispatcher(this.runtime, this.config);
+    const passStarted = Date.now();
+    const result = await claimPass(transport, tree, PASS_LIMIT, this.indexed, this.throttles);
+    this.hintIfSlow(Date.now() - passStarted);
+    this.summary.claimed += result.claimed.length;
+    this.summary.replans += result.replans;
+    this.nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
+    this.morePending = result.more;
+    if (result.claimed.length === 0) return;
+    const batch = dispatchClaimed(this.dispatcher, transport, result.claimed)
+      .then((report) => this.settle(report))
+      .catch((error: unknown) => this.fail(`dispatch bookkeeping failed: ${errorMessage(error)}`));
+    if (!this.windowed) return batch;
+    this.inflight.add(batch);
+    void batch.finally(() => this.inflight.delete(batch));
+  }
+
+  /** Two dispatchers would break capacities: with upstream's runner active, nothing is sent. */
+  private async upstreamRunnerHolds(): Promise<boolean> {
+    if (Date.now() - this.lastUpstreamCheck >= UPSTREAM_CHECK_MS) {
+      this.lastUpstreamCheck = Date.now();
+      this.summary.upstreamRunner = await upstreamRunnerActive(this.runtime.transport);
+    }
+    if (this.summary.upstreamRunner) this.fail(UPSTREAM_RUNNER_HELP, { event: 'upstream_runner' });
+    return this.summary.upstreamRunner;
+  }
+
+  private async sweepIfDue(): Promise<void> {
+    if (Date.now() - this.lastSweep < SWEEP_EVERY_MS) return;
+    this.lastSweep = Date.now();
+    const { transport, log } = this.runtime;
+    if (!this.detected) {
+      this.lockTable = await findLockTable(transport);
+      this.indexed = await helperIndexesPresent(transport);
+      this.detected = true;
+    }
+    const swept = await sweep(
+      transport,
+      {
+        enqueuedTimeoutSeconds: this.config.enqueuedTimeoutSeconds,
+        pgAppName: this.config.pgAppName,
+        graceSeconds: this.config.startedGraceSeconds,
+      },
+      this.lockTable,
+    );
+    this.summary.liveness = swept.liveness;
+    for (const job of swept.jobs) {
+      if (job.from === 'enqueued') this.summary.swept.enqueued += 1;
+      else if (job.state === 'failed') this.summary.swept.failed += 1;
+      else this.summary.swept.started += 1;
+      const what =
+        job.from === 'enqueued'
+          ? 'lost enqueued job requeued'
+          : `dead started job ${job.state === 'failed' ? 'failed (JobFoundDead)' : 'requeued'}`;
+      log.warning(what, { uuid: job.uuid, channel: job.channel, event: 'sweep' });
+    }
+  }
+
+  private hintIfSlow(ms: number): void {
+    if (this.indexed || this.slowPassReported || ms <= SLOW_PASS_MS) return;
+    this.slowPassReported = true;
+    this.runtime.log.warning(
+      `a claim pass took ${ms} ms reading the pending backlog; ` +
+        'run `queue-job-runner optimize` to create the helper indexes (see README, "optimize")',
+      { event: 'slow_pass' },
+    );
+  }
+
+  private settle(report: DispatchReport): void {
+    const { log } = this.runtime;
     for (const { job, outcome } of report.results) {
       if (outcome === null) continue;
-      summary.outcomes[outcome.kind] += 1;
-      if (delivered(outcome)) summary.dispatched += 1;
+      this.summary.outcomes[outcome.kind] += 1;
+      if (delivered(outcome)) this.summary.dispatched += 1;
       if (outcome.kind === 'failed')
         log.warning('job failed in Odoo', { uuid: job.uuid, channel: job.channel, outcome: 'failed' });
       else log.debug('job dispatched', { uuid: job.uuid, channel: job.channel, outcome: outcome.kind });
     }
-    summary.reverted += report.reverted.length;
+    this.summary.reverted += report.reverted.length;
     if (report.stoppedBy) {
-      healthy = false;
-      reportUnhealthy(report.stoppedBy, report.reverted.length);
-      backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
-      backoffUntil = Date.now() + backoff;
+      this.healthy = false;
+      this.reportUnhealthy(report.stoppedBy, report.reverted.length);
+      this.backOff();
       // A proxy answering 502-504 fronts a sleeping worker: a request to Odoo wakes it.
-      if (report.stoppedBy.kind === 'unavailable') void dispatcher?.wake();
+      if (report.stoppedBy.kind === 'unavailable') void this.dispatcher?.wake();
     } else if (report.results.some((r) => r.outcome !== null && delivered(r.outcome))) {
-      healthy = true;
-      backoff = 0;
+      this.healthy = true;
+      this.backoff = 0;
     } else if (report.results.length > 0) {
       // Every connection dropped: do not spin claim/revert cycles against a flapping Odoo.
-      backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
-      backoffUntil = Date.now() + backoff;
+      this.backOff();
     }
-  };
+  }
 
-  const reportUnhealthy = (outcome: Outcome, reverted: number) => {
+  private reportUnhealthy(outcome: Outcome, reverted: number): void {
     const message = explain(outcome);
     if (outcome.kind === 'unavailable') {
-      log.warning(message, { outcome: outcome.kind, reverted });
-      errors.add(message);
-    } else fail(message, { outcome: outcome.kind, reverted });
-  };
-
-  const pass = async () => {
-    summary.passes += 1;
-    const now = Date.now();
-    if (now - lastUpstreamCheck >= UPSTREAM_CHECK_MS) {
-      lastUpstreamCheck = now;
-      summary.upstreamRunner = await upstreamRunnerActive(pool);
-    }
-    if (summary.upstreamRunner) {
-      fail(UPSTREAM_RUNNER_HELP, { event: 'upstream_runner' });
-      return;
-    }
-    if (now - lastSweep >= SWEEP_EVERY_MS) {
-      lastSweep = now;
-      if (!detected) {
-        lockTable = await findLockTable(pool);
-        indexed = await helperIndexesPresent(pool);
-        detected = true;
-      }
-      const swept = await sweep(
-        pool,
-        defaultTimeouts,
-        {
-          enqueuedTimeoutSeconds: config.enqueuedTimeoutSeconds,
-          pgAppName: config.pgAppName,
-          graceSeconds: config.startedGraceSeconds,
-        },
-        lockTable,
-      );
-      summary.liveness = swept.liveness;
-      for (const job of swept.jobs) {
-        if (job.from === 'enqueued') summary.swept.enqueued += 1;
-        else if (job.state === 'failed') summary.swept.failed += 1;
-        else summary.swept.started += 1;
-        log.warning(
-          job.from === 'enqueued'
-            ? 'lost enqueued job requeued'
-            : `dead started job ${job.state === 'failed' ? 'failed (JobFoundDead)' : 'requeued'}`,
-          {
-            uuid: job.uuid,
-            channel: job.channel,
-            event: 'sweep',
-          },
-        );
-      }
-    }
-    if (Date.now() < backoffUntil) return;
-    dispatcher ??= await openDispatcher(runtime, config);
-    const passStarted = Date.now();
-    const result = await claimPass(pool, tree, defaultTimeouts, PASS_LIMIT, indexed, throttles);
-    if (!indexed && !slowPassReported && Date.now() - passStarted > SLOW_PASS_MS) {
-      slowPassReported = true;
-      log.warning(
-        `a claim pass took ${Date.now() - passStarted} ms reading the pending backlog; ` +
-          'run `queue-job-runner optimize` to create the helper indexes (see README, "optimize")',
-        { event: 'slow_pass' },
-      );
-    }
-    summary.claimed += result.claimed.length;
-    nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
-    morePending = result.more;
-    if (result.claimed.length === 0) return;
-    const batch = dispatchClaimed(dispatcher, pool, result.claimed)
-      .then(settle)
-      .catch((error: unknown) => fail(`dispatch bookkeeping failed: ${errorMessage(error)}`));
-    if (options.windowSeconds === 0) {
-      await batch;
-      return;
-    }
-    inflight.add(batch);
-    void batch.finally(() => inflight.delete(batch));
-  };
-
-  let nextWake: number | null = null;
-  let morePending = false;
-
-  /** (Re)opens the LISTEN connection, at most once a second; polling covers the gaps. */
-  const listen = async () => {
-    if (options.windowSeconds === 0 || listener.listening || Date.now() - lastListen < RELISTEN_MS) return;
-    lastListen = Date.now();
-    try {
-      await listener.open(target.databaseUrl);
-    } catch (error) {
-      log.warning(`LISTEN failed, polling every ${POLL_MS / 1000} s meanwhile: ${errorMessage(error)}`);
-    }
-  };
-
-  /** Waits for the next reason to pass: a notification, the next eta or pause end, the poll, the back-off. */
-  const waitForWork = async () => {
-    if (Date.now() < backoffUntil) {
-      // Backing off: notifications do not shorten it.
-      await sleep(Math.min(backoffUntil, deadline) - Date.now());
-      return;
-    }
-    if (morePending) return;
-    const wake = nextWake === null ? Number.POSITIVE_INFINITY : nextWake + 5;
-    // Not listening (lost, or failed to open): come back when it may be reopened.
-    const relisten = listener.listening ? Number.POSITIVE_INFINITY : lastListen + RELISTEN_MS;
-    await listener.wait(Math.min(deadline, Date.now() + POLL_MS, wake, relisten), options.signal);
-    if (listener.notified) await sleep(COALESCE_MS);
-  };
-
-  try {
-    for (;;) {
-      await listen();
-      listener.notified = false;
-      try {
-        await pass();
-        passFailed = false;
-      } catch (error) {
-        if (isLockTimeout(error))
-          log.debug('pass skipped: another pass holds the baton or a row', { event: 'busy' });
-        else {
-          passFailed = true;
-          fail(`pass failed: ${errorMessage(error)}`);
-          backoff = Math.min(BACKOFF_MAX_MS, backoff === 0 ? BACKOFF_MS : backoff * 2);
-          backoffUntil = Date.now() + backoff;
-        }
-      }
-      if (options.windowSeconds === 0 || options.signal?.aborted || Date.now() >= deadline) break;
-      await waitForWork();
-      if (Date.now() >= deadline || options.signal?.aborted) break;
-    }
-    await Promise.all(inflight);
-  } catch (error) {
-    fail(`target failed: ${errorMessage(error)}`);
-  } finally {
-    await Promise.all(inflight);
-    await listener.close();
-    await (dispatcher as Dispatcher | null)?.close();
+      this.runtime.log.warning(message, { outcome: outcome.kind, reverted });
+      this.errors.add(message);
+    } else this.fail(message, { outcome: outcome.kind, reverted });
   }
-  summary.errors = [...errors];
-  // Served means the target ended healthy: its last pass worked and Odoo took its last batch.
-  summary.ok = healthy && !passFailed && !summary.upstreamRunner;
-  summary.durationMs = Date.now() - started;
-  return summary;
+
+  /** (Re)opens the waker, at most once a second; polling covers the gaps. */
+  private async listen(): Promise<void> {
+    if (!this.windowed || this.waker.listening || Date.now() - this.lastListen < RELISTEN_MS) return;
+    this.lastListen = Date.now();
+    try {
+      await this.waker.open();
+    } catch (error) {
+      this.runtime.log.warning(
+        `LISTEN failed, polling every ${this.waker.pollMs / 1000} s meanwhile: ${errorMessage(error)}`,
+      );
+    }
+  }
+
+  /** Waits for the next reason to pass: a wake-up, the next eta or pause end, the poll, the back-off. */
+  private async waitForWork(): Promise<void> {
+    if (Date.now() < this.backoffUntil) {
+      // Backing off: wake-ups do not shorten it.
+      await pause(Math.min(this.backoffUntil, this.deadline), this.options.signal);
+      return;
+    }
+    if (this.morePending) return;
+    const wake = this.nextWake === null ? Number.POSITIVE_INFINITY : this.nextWake + 5;
+    // Not listening (lost, or failed to open): come back when it may be reopened.
+    const relisten = this.waker.listening ? Number.POSITIVE_INFINITY : this.lastListen + RELISTEN_MS;
+    const until = Math.min(this.deadline, Date.now() + this.waker.pollMs, wake, relisten);
+    await this.waker.wait(until, this.options.signal);
+    if (this.waker.notified) await pause(Date.now() + COALESCE_MS);
+  }
 }

@@ -43,6 +43,8 @@ locals {
 
   # Settings deliberately not set on Google Cloud, with the reason.
   unset_settings = {
+    ODOO_BRIDGE_TOKEN = "Bridge targets (the companion Odoo addon instead of a database URL) are not deployed by this module yet: each target here has a database URL."
+    BRIDGE_POLL_MS    = "Only bridge targets poll; this module deploys direct targets, which LISTEN."
     RUNNER_AUTH_TOKEN = "The functions are private: Cloud Run checks each caller's OIDC token and roles/run.invoker before the runner sees the request, so a shared bearer token adds nothing here (it protects the functions when they run outside Google Cloud)."
   }
 }

@@ -191,6 +191,7 @@ describe('settings', () => {
     expect(SETTINGS.filter((s) => s.secret).map((s) => s.name)).toEqual([
       'DATABASE_URL',
       'ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD',
+      'ODOO_BRIDGE_TOKEN',
       'QUEUE_JOB_TARGETS',
       'RUNNER_AUTH_TOKEN',
     ]);
@@ -198,5 +199,71 @@ describe('settings', () => {
 
   it('describes a database without credentials', () => {
     expect(describeDatabaseUrl(url)).toBe('db.internal:5432/prod');
+  });
+});
+
+describe('bridge targets (the companion Odoo addon instead of a database URL)', () => {
+  const token = 'a-bridge-token-of-32-characters!';
+
+  it('reads ODOO_URL + ODOO_BRIDGE_TOKEN as a bridge target, ODOO_DB optional', () => {
+    const config = loadConfig({ ODOO_URL: 'https://acme.odoo.com/', ODOO_BRIDGE_TOKEN: token });
+    expect(config.targets[0]).toMatchObject({
+      reach: { via: 'bridge', token },
+      odooUrl: 'https://acme.odoo.com',
+      db: null,
+    });
+    expect(config.bridgePollMs).toBe(1000);
+    const named = loadConfig({ ODOO_URL: 'https://x.example', ODOO_BRIDGE_TOKEN: token, ODOO_DB: 'prod' });
+    expect(named.targets[0]?.db).toBe('prod');
+  });
+
+  it('refuses a token without ODOO_URL, both ways in at once, basic auth beside it, a short token', () => {
+    expect(() => loadConfig({ ODOO_BRIDGE_TOKEN: token })).toThrow(
+      /^ODOO_URL: is required with ODOO_BRIDGE_TOKEN/,
+    );
+    expect(() =>
+      loadConfig({ ODOO_URL: 'https://x.example', ODOO_BRIDGE_TOKEN: token, DATABASE_URL: url }),
+    ).toThrow(
+      /^ODOO_BRIDGE_TOKEN: set either DATABASE_URL \(direct\) or ODOO_BRIDGE_TOKEN \(bridge\), not both/,
+    );
+    expect(() =>
+      loadConfig({
+        ODOO_URL: 'https://x.example',
+        ODOO_BRIDGE_TOKEN: token,
+        ODOO_QUEUE_JOB_HTTP_AUTH_USER: 'u',
+        ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD: 'p',
+      }),
+    ).toThrow(/^ODOO_QUEUE_JOB_HTTP_AUTH_USER: cannot be combined with ODOO_BRIDGE_TOKEN/);
+    expect(() => loadConfig({ ODOO_URL: 'https://x.example', ODOO_BRIDGE_TOKEN: 'short' })).toThrow(
+      /^ODOO_BRIDGE_TOKEN: must be at least 16 characters$/,
+    );
+    expect(() => loadConfig({})).toThrow(/^DATABASE_URL: is required \(or ODOO_BRIDGE_TOKEN with ODOO_URL/);
+  });
+
+  it('takes bridgeToken in QUEUE_JOB_TARGETS, naming the entry in errors, never echoing the token', () => {
+    const config = loadConfig({
+      QUEUE_JOB_TARGETS: JSON.stringify([
+        { name: 'sh', odooUrl: 'https://acme.odoo.com', bridgeToken: token },
+        { name: 'self', databaseUrl: url },
+      ]),
+    });
+    expect(config.targets.map((t) => t.reach.via)).toEqual(['bridge', 'database']);
+    let message = '';
+    try {
+      loadConfig({ QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'sh', bridgeToken: token }]) });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toBe(
+      'QUEUE_JOB_TARGETS[sh].odooUrl: is required with QUEUE_JOB_TARGETS[sh].bridgeToken: the bridge addon answers there',
+    );
+    expect(message).not.toContain(token);
+  });
+
+  it('checks BRIDGE_POLL_MS', () => {
+    expect(loadConfig({ DATABASE_URL: url, BRIDGE_POLL_MS: '250' }).bridgePollMs).toBe(250);
+    expect(() => loadConfig({ DATABASE_URL: url, BRIDGE_POLL_MS: '10' })).toThrow(
+      /^BRIDGE_POLL_MS: must be between 100 and 60000/,
+    );
   });
 });

@@ -10,7 +10,12 @@ import {
   stopsTarget,
 } from '../shared/outcome.ts';
 
-const settings = { auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER', url: 'ODOO_URL', db: 'ODOO_DB' };
+const settings = {
+  auth: 'ODOO_QUEUE_JOB_HTTP_AUTH_USER',
+  url: 'ODOO_URL',
+  db: 'ODOO_DB',
+  token: 'ODOO_BRIDGE_TOKEN',
+};
 const coded = (code: string) => Object.assign(new Error(`boom ${code}`), { code });
 
 describe('classifyStatus', () => {

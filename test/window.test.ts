@@ -3,10 +3,10 @@
 // what database time: test/support/claims.ts), never on wall-clock gaps or latencies, which a loaded
 // machine stretches; the latency figures are only printed (the benchmark measures them).
 import { beforeEach, describe, expect, it } from 'vitest';
+import { POLL_MS } from '../shared/direct.ts';
 import { silentLogger } from '../shared/log.ts';
 import * as sql from '../shared/sql.ts';
 import { tick } from '../shared/tick.ts';
-import { POLL_MS } from '../shared/window.ts';
 import { claims, clearClaims, passesOf, recordClaims } from './support/claims.ts';
 import { useStandin } from './support/fixture.ts';
 import { createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
