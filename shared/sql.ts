@@ -80,10 +80,14 @@ function normalized(column: string): string {
 
 const normalizedChannel = normalized('j.channel');
 
-/** A job's channel is sequential: configured so (`names`), or a direct child of a `sequential_default` channel (`parents`). */
+/**
+ * A job's channel is sequential: configured so (`names`), or a direct child of a `sequential_default`
+ * channel (`parents`). The parent is read with a greedy group, not an end anchor: the bridge addon
+ * refuses a `$` that is not a placeholder.
+ */
 function sequentialIn(names: string, parents: string): string {
   return `(${normalizedChannel} = ANY(${names}::text[])
-    OR regexp_replace(${normalizedChannel}, '[.][^.]*$', '') = ANY(${parents}::text[]))`;
+    OR substring(${normalizedChannel} FROM '^(.*)[.][^.]*') = ANY(${parents}::text[]))`;
 }
 const sequentialChannel = sequentialIn('$1', '$5');
 

@@ -21,8 +21,9 @@ VALUES = {
     "qjr_candidates_index": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_candidates_scan": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_channel_status": [],
-    "qjr_claim": [[1, 2], ["root.a"], [0], ["root.seq"], [], ["root.t"], ["root.t.%"], [10], [None], True],
-    "qjr_claim_named": [[1], [], [], [], [], [], [], [], [], False],
+    "qjr_claim": [[1, 2], ["root.a"], [0], ["root.seq"], [], ["root.t"], ["root.t.%"], [10], [None], True, ["root.sd"]],
+    "qjr_claim_named": [[1], [], [], [], [], [], [], [], [], False, []],
+    "qjr_current_database": [],
     "qjr_database_now": [],
     "qjr_dead_enqueued_by_channel": [60],
     "qjr_dead_started_by_connection_by_channel": [10, "odoo-{pid}"],
@@ -33,7 +34,7 @@ VALUES = {
     "qjr_jobs_by_uuid": [["00000000-0000-0000-0000-000000000000"]],
     "qjr_lock_table": [],
     "qjr_odoo_connections_visible": ["odoo-{pid}"],
-    "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10]],
+    "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10], ["root.sd"]],
     "qjr_pending_due_soon": [60],
     "qjr_revert": [[1, 2]],
     "qjr_sweep_enqueued": [60],
@@ -129,7 +130,7 @@ class CatalogueStatementsTest(unittest.TestCase):
         with holder.cursor() as cursor:
             cursor.execute("SELECT 1 FROM queue_job_channel WHERE complete_name = 'root' FOR UPDATE")
         try:
-            status, answer = self.run_calls([("qjr_baton", []), ("qjr_pass_state", [[], [], [], []])])
+            status, answer = self.run_calls([("qjr_baton", []), ("qjr_pass_state", [[], [], [], [], []])])
         finally:
             holder.rollback()
         self.assertEqual((status, answer["error"], answer["code"]), (503, "busy", "55P03"))
@@ -140,7 +141,7 @@ class CatalogueStatementsTest(unittest.TestCase):
         self.job("started", "root")
         self.job("failed", "root.seq")
         self.job("pending", "root.b")
-        _baton, state = self.ok([("qjr_baton", []), ("qjr_pass_state", [["root.seq"], [], [], []])])
+        _baton, state = self.ok([("qjr_baton", []), ("qjr_pass_state", [["root.seq"], [], [], [], []])])
         row = state["rows"][0]
         self.assertEqual(sorted((r["channel"], r["n"]) for r in row["running"]), [("root", 1), ("root.a", 2)])
         self.assertEqual(row["failed"], ["root.seq"])
@@ -151,7 +152,7 @@ class CatalogueStatementsTest(unittest.TestCase):
         channels = [channel for channel, _n in running]
         counts = [n for _channel, n in running]
         calls = [("qjr_baton", []), ("qjr_claim", [
-            ids, channels, counts, list(sequential), list(failed_known), [], [], [], [], check])]
+            ids, channels, counts, list(sequential), list(failed_known), [], [], [], [], check, []])]
         _baton, claim = self.ok(calls)
         row = claim["rows"][0]
         return row["holds"], sorted(job["id"] for job in row["claimed"])
