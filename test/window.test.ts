@@ -159,9 +159,11 @@ describe('window', () => {
       // Never two within the pause, by the database clock the runner planned with.
       expect(throttled[k]!.atUs).toBeGreaterThanOrEqual(pauseEnd);
       // Inside one tick the pause is known to the millisecond (not padded to the table's whole
-      // seconds): no pass between its end and the claim passed the job over.
+      // seconds): no pass planned after its end passed the job over. A pass plans from its read and
+      // claims in a later transaction, so the one claim logged after the end may have been planned
+      // before it; a second one was planned after it (padding by a second would show ~30 here).
       const passedOver = passes.filter((pass) => pass.atUs >= pauseEnd && pass.atUs < throttled[k]!.atUs);
-      expect(passedOver).toEqual([]);
+      expect(passedOver.length).toBeLessThanOrEqual(1);
     }
     // The rows agree: date_enqueued (whole seconds) strictly increases.
     const { rows } = await fixture.db.pool.query<{ seconds: number }>(
