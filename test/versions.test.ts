@@ -198,3 +198,45 @@ describe('19.0 routes /queue_job/runjob by X-Odoo-Database (OCA/queue#924)', () 
     }
   });
 });
+
+describe('a cloned database shares uuids: everything is keyed by (target, uuid)', () => {
+  it('two targets holding the same uuids: each runs its own job once, reports and logs name the target', async () => {
+    const clone = await createDatabase(inject('adminDatabaseUrl'));
+    const odoo = await startOdoo({
+      databases: { [fixture.db.name]: fixture.db.url, [clone.name]: clone.url },
+    });
+    try {
+      const uuids = await createJobs(fixture.db.pool, 3);
+      // the staging clone: the same rows, the same uuids
+      for (const uuid of uuids) await createJob(clone.pool, { uuid });
+      const captured = captureLog('debug');
+      const targets = [
+        { name: 'prod', databaseUrl: fixture.db.url, odooUrl: odoo.url },
+        { name: 'staging', databaseUrl: clone.url, odooUrl: odoo.url },
+      ];
+      const config = testConfig({
+        databaseUrl: fixture.db.url,
+        env: { DATABASE_URL: '', QUEUE_JOB_TARGETS: JSON.stringify(targets) },
+      });
+      const summary = await tick(config, captured.log);
+      expect(summary.ok).toBe(true);
+      expect(summary.targets.map((t) => [t.target, t.claimed])).toEqual([
+        ['prod', 3],
+        ['staging', 3],
+      ]);
+      await odoo.waitFor(() =>
+        uuids.every(
+          (uuid) => odoo.takenCount(uuid, fixture.db.name) === 1 && odoo.takenCount(uuid, clone.name) === 1,
+        ),
+      );
+      expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(Array(3).fill('done'));
+      expect(Object.values(await jobStates(clone.pool, uuids))).toEqual(Array(3).fill('done'));
+      // each job line carries its target, so the same uuid in two databases is two jobs in the logs
+      const lines = captured.entries().filter((e) => e.uuid === uuids[0] && e.message === 'job dispatched');
+      expect(lines.map((e) => e.target).sort()).toEqual(['prod', 'staging']);
+    } finally {
+      await odoo.close();
+      await clone.close();
+    }
+  });
+});

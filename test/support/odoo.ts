@@ -150,7 +150,11 @@ export interface OdooStandin {
   crashNext(n?: number): void;
   /** Pids of the current (live) workers. */
   workerPids(): number[];
-  takenCount(uuid: string): number;
+  /**
+   * How many times the job was taken (moved to started). Jobs are (database, uuid): a cloned database
+   * shares its uuids with the original, so give `db` to count one database's job only.
+   */
+  takenCount(uuid: string, db?: string): number;
   notTakenCount(): number;
   counts(): OdooCounts;
   /** Jobs running now in `channel`, sub-channels included (default root). */
@@ -320,7 +324,8 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
 
   // Recorder state.
   const requests: RecordedRequest[] = [];
-  const taken = new Map<string, number>();
+  /** database → uuid → times taken. */
+  const taken = new Map<string, Map<string, number>>();
   const runningByChannel = new Map<string, number>();
   const peakByChannel = new Map<string, number>();
   const counts = { taken: 0, notTaken: 0, done: 0, failed: 0, postponed: 0, crashed: 0, inFlight: 0 };
@@ -496,7 +501,9 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
     record.taken = true;
     record.channel = job.channel;
     counts.taken++;
-    taken.set(uuid, (taken.get(uuid) ?? 0) + 1);
+    const takenHere = taken.get(db) ?? new Map<string, number>();
+    takenHere.set(uuid, (takenHere.get(uuid) ?? 0) + 1);
+    taken.set(db, takenHere);
     markRunning(job.channel, +1);
     // Running ends when the row leaves `started` (or the worker dies), before the answer goes out.
     let running = true;
@@ -767,7 +774,10 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
       crashesPending += n;
     },
     workerPids: () => [...allWorkers].map((worker) => worker.pid),
-    takenCount: (uuid) => taken.get(uuid) ?? 0,
+    takenCount: (uuid, db) =>
+      db === undefined
+        ? [...taken.values()].reduce((n, byUuid) => n + (byUuid.get(uuid) ?? 0), 0)
+        : (taken.get(db)?.get(uuid) ?? 0),
     notTakenCount: () => counts.notTaken,
     counts: () => ({ requests: requests.length, ...counts }),
     running: (channel = 'root') => runningByChannel.get(normalizeChannel(channel)) ?? 0,
