@@ -4,6 +4,8 @@ import { createLogger, type Logger } from '../../shared/log.ts';
 
 export interface TestConfigOptions {
   databaseUrl: string;
+  /** Reach the database through the bridge (the addon's Python core behind serve.py) instead. */
+  bridge?: { url: string; token: string };
   odooUrl?: string;
   channels?: string;
   windowSeconds?: number;
@@ -16,9 +18,11 @@ export interface TestConfigOptions {
 
 /** A configuration as the runner would load it from its environment. */
 export function testConfig(options: TestConfigOptions): Config {
+  const reach = options.bridge
+    ? { ODOO_URL: options.bridge.url, ODOO_BRIDGE_TOKEN: options.bridge.token, BRIDGE_POLL_MS: '100' }
+    : { DATABASE_URL: options.databaseUrl, ...(options.odooUrl ? { ODOO_URL: options.odooUrl } : {}) };
   const config = loadConfig({
-    DATABASE_URL: options.databaseUrl,
-    ...(options.odooUrl ? { ODOO_URL: options.odooUrl } : {}),
+    ...reach,
     ODOO_QUEUE_JOB_CHANNELS: options.channels ?? 'root:4',
     ...(options.auth
       ? {
