@@ -2,7 +2,7 @@
 // with Odoo's queue_job schema, the Odoo stand-in, a seeded mix of jobs, and the production tick in
 // window mode until every job is done or failed; a live view while it runs, a summary at the end.
 //
-//   node dev/demo.ts [--jobs N] [--seed S] [--window S] [--timeout S] [--helper-indexes] [--keep] [--json]
+//   node dev/demo.ts [--jobs N] [--seed S] [--window S] [--timeout S] [--helper-indexes] [--bridge] [--keep] [--json]
 //                    [--admin-url URL]
 //   node dev/demo.ts --stop        stop the server a `--keep` run left running, and remove it
 import { parseArgs } from 'node:util';
@@ -17,6 +17,8 @@ const USAGE = `usage: node dev/demo.ts [options]
   --window S       tick window in seconds; a new tick is fired every S seconds (default 10)
   --timeout S      give up after S seconds (default 120)
   --helper-indexes create the optional helper indexes first (what \`queue-job-runner optimize\` does)
+  --bridge         reach the database through the companion Odoo addon (its Python core; needs python3
+                   with psycopg2), as on Odoo.sh, instead of a database URL
   --keep           leave the database running at the end (in .demo-pg/) and print its URL
   --stop           stop a server left by --keep and remove .demo-pg/
   --json           print the summary as JSON on stdout (progress and text summary go to stderr)
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
       timeout: { type: 'string' },
       keep: { type: 'boolean', default: false },
       'helper-indexes': { type: 'boolean', default: false },
+      bridge: { type: 'boolean', default: false },
       stop: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'admin-url': { type: 'string' },
@@ -81,6 +84,7 @@ async function main(argv: string[]): Promise<number> {
     timeoutSeconds: positive('timeout', values.timeout, 120),
     keep: values.keep,
     helperIndexes: values['helper-indexes'],
+    bridge: values.bridge,
     json: values.json,
     adminUrl: values['admin-url'],
     signal: interrupt.signal,

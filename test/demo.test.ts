@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, inject, it } from 'vitest';
 import type { DemoSummary } from '../dev/demo/summary.ts';
+import { bridgeUnavailable } from './support/bridge.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -29,38 +30,58 @@ async function runDemo(args: string[]): Promise<{ code: number; summary: DemoSum
   }
 }
 
-describe('npm run demo', () => {
-  it('runs 200 jobs to the end within every capacity, with the expected failures and the chain in order', async () => {
-    const { code, summary, stderr } = await runDemo([
-      '--jobs',
-      '200',
-      '--json',
-      '--admin-url',
-      inject('adminDatabaseUrl'),
-    ]);
-    const context = `demo stderr:\n${stderr.slice(-3000)}`;
-    expect(summary.jobs, context).toBe(200);
-    expect(summary.allTerminal, context).toBe(true);
-    expect((summary.states.done ?? 0) + (summary.states.failed ?? 0), context).toBe(200);
+const unavailable = bridgeUnavailable();
+const transports = [
+  { name: 'direct', args: [] as string[], skip: null as string | null },
+  {
+    name: "bridge (--bridge: the addon's Python core, no database URL)",
+    args: ['--bridge'],
+    skip: unavailable,
+  },
+];
 
-    for (const channel of summary.channels) {
-      if (channel.capacity !== null)
-        expect(channel.peakRunning, channel.name).toBeLessThanOrEqual(channel.capacity);
-    }
-    expect(summary.channels.find((c) => c.name === 'root')?.peakRunning).toBeGreaterThan(1);
+describe.each(transports)('npm run demo, $name', ({ args, skip }) => {
+  if (skip) console.warn(`[demo --bridge] skipped: ${skip}`);
+  it.skipIf(skip !== null)(
+    'runs 200 jobs to the end within every capacity, with the expected failures and the chain in order',
+    async () => {
+      const { code, summary, stderr } = await runDemo([
+        '--jobs',
+        '200',
+        '--json',
+        '--admin-url',
+        inject('adminDatabaseUrl'),
+        ...args,
+      ]);
+      const context = `demo stderr:\n${stderr.slice(-3000)}`;
+      expect(summary.jobs, context).toBe(200);
+      expect(summary.allTerminal, context).toBe(true);
+      expect((summary.states.done ?? 0) + (summary.states.failed ?? 0), context).toBe(200);
 
-    expect(summary.failures.expected).toBeGreaterThan(0);
-    expect(summary.failures).toMatchObject({ actual: summary.failures.expected, unexpected: 0, missing: 0 });
-    expect(summary.retries.postponements).toBeGreaterThan(0);
+      for (const channel of summary.channels) {
+        if (channel.capacity !== null)
+          expect(channel.peakRunning, channel.name).toBeLessThanOrEqual(channel.capacity);
+      }
+      expect(summary.channels.find((c) => c.name === 'root')?.peakRunning).toBeGreaterThan(1);
 
-    expect(summary.chain.length).toBeGreaterThanOrEqual(3);
-    expect(summary.chain).toMatchObject({ allDone: true, inOrder: true });
-    expect(summary.sequential).toMatchObject({ inOrder: true, peakRunning: 1 });
+      expect(summary.failures.expected).toBeGreaterThan(0);
+      expect(summary.failures).toMatchObject({
+        actual: summary.failures.expected,
+        unexpected: 0,
+        missing: 0,
+      });
+      expect(summary.retries.postponements).toBeGreaterThan(0);
 
-    expect(summary.runner.errors).toEqual([]);
-    expect(summary.standin.notTaken).toBe(0);
-    expect(summary.pickupLatencyMs.n).toBeGreaterThan(150);
-    expect(summary.ok).toBe(true);
-    expect(code).toBe(0);
-  }, 120_000);
+      expect(summary.chain.length).toBeGreaterThanOrEqual(3);
+      expect(summary.chain).toMatchObject({ allDone: true, inOrder: true });
+      expect(summary.sequential).toMatchObject({ inOrder: true, peakRunning: 1 });
+
+      expect(summary.runner.errors).toEqual([]);
+      expect(summary.standin.notTaken).toBe(0);
+      expect(summary.pickupLatencyMs.n).toBeGreaterThan(150);
+      expect(summary.ok).toBe(true);
+      expect(code).toBe(0);
+    },
+    120_000,
+  );
 });

@@ -8,6 +8,7 @@ import { loadConfig } from '../../shared/config.ts';
 import { createLogger, type Logger } from '../../shared/log.ts';
 import * as sql from '../../shared/sql.ts';
 import { type TickSummary, tick } from '../../shared/tick.ts';
+import { type Bridge, startBridge } from '../../test/support/bridge.ts';
 import { setWebBaseUrl } from '../../test/support/db.ts';
 import { type OdooStandin, type Outcome, startOdoo } from '../../test/support/odoo.ts';
 import { hiRes, sleep } from '../stats.ts';
@@ -29,6 +30,11 @@ export interface DemoOptions {
   timeoutSeconds: number;
   /** Create the optional helper indexes first, as `queue-job-runner optimize` does. */
   helperIndexes: boolean;
+  /**
+   * Reach the database through the companion Odoo addon (its Python core behind tests/serve.py, needs
+   * python3 with psycopg2) instead of a database URL, as on Odoo.sh.
+   */
+  bridge?: boolean;
   /** Aborted on SIGINT/SIGTERM: stop, clean up, report what was done. */
   signal: AbortSignal;
   /** Called once the server is up, so a second Ctrl-C can still stop it. */
@@ -62,6 +68,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const embedded = server.kind === 'embedded';
   const dbName = embedded ? 'qjr_demo' : `qjr_demo_${process.pid}_${randomBytes(3).toString('hex')}`;
   let odoo: OdooStandin | null = null;
+  let bridge: Bridge | null = null;
   let pool: pg.Pool | null = null;
   let display: Display | null = null;
   let databaseCreated = false;
@@ -91,10 +98,16 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       durationMs: (job) => specByUuid.get(job.uuid)?.durationMs ?? 5,
     });
     const warmed = await warmUp(odoo, dbName, STANDIN_WORKERS);
-    // No ODOO_URL: the runner reads web.base.url from the database, as it does on a staging clone.
-    await setWebBaseUrl(pool, odoo.url);
+    // Through the bridge, one host serves the addon and runjob (as on Odoo.sh): a proxy in front of
+    // the addon's core and the stand-in. Runjob requests follow web.base.url in both cases.
+    if (options.bridge) bridge = await startBridge(databaseUrl, odoo.url);
+    const reach = bridge
+      ? { ODOO_URL: bridge.url, ODOO_BRIDGE_TOKEN: bridge.token }
+      : { DATABASE_URL: databaseUrl };
+    // No ODOO_URL (direct): the runner reads web.base.url from the database, as on a staging clone.
+    await setWebBaseUrl(pool, bridge?.url ?? odoo.url);
     const config = loadConfig({
-      DATABASE_URL: databaseUrl,
+      ...reach,
       ODOO_QUEUE_JOB_CHANNELS: scenario.channels,
       TICK_WINDOW_SECONDS: String(options.windowSeconds),
     });
@@ -103,6 +116,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     setupMs = hiRes() - started;
     say(
       `${server.description}; database ${dbName}; stand-in Odoo at ${odoo.url}; ` +
+        `${bridge ? `through the bridge at ${bridge.url} (the addon's Python core, polling every ${config.bridgePollMs} ms); ` : ''}` +
         `ODOO_QUEUE_JOB_CHANNELS=${scenario.channels}; helper indexes: ${options.helperIndexes ? 'yes' : 'no'}`,
     );
     say(
@@ -188,6 +202,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (!(error instanceof Interrupted) && !options.signal.aborted) throw error;
   } finally {
     display?.close();
+    await bridge?.close().catch(() => {});
     await odoo?.close({ graceMs: 2_000 }).catch(() => {});
     await pool?.end().catch(() => {});
     if (options.keep) {
