@@ -2,8 +2,8 @@
  * Start-up registration of every secret value the runner was given (invariant 9), so that `redact`
  * removes them from anything logged or answered, even from a third-party error message.
  */
-import { type Config, SETTINGS } from './config.ts';
-import { registerSecrets } from './redact.ts';
+import { type Config, databaseName, SETTINGS } from './config.ts';
+import { registerNames, registerSecrets } from './redact.ts';
 
 type Env = Partial<Record<string, string | undefined>>;
 
@@ -71,8 +71,29 @@ function targetsSecrets(text: string): string[] {
   return values;
 }
 
-/** Registers the environment's secrets and, when it loaded, the configuration's. Call once at start-up. */
+/** The names a configuration gives (targets, databases, channels): public, never redacted. */
+export function configNames(config: Config): string[] {
+  const values: string[] = [];
+  for (const target of config.targets) {
+    values.push(target.name, target.db);
+    try {
+      values.push(databaseName(target.databaseUrl));
+    } catch {
+      // Validated by loadConfig; nothing to add otherwise.
+    }
+    for (const channel of target.channels) values.push(channel.name);
+  }
+  return values;
+}
+
+/**
+ * Registers the environment's secrets and, when it loaded, the configuration's secrets and names. Call
+ * once at start-up.
+ */
 export function registerStartupSecrets(env: Env, config?: Config): void {
   registerSecrets(environmentSecrets(env));
-  if (config) registerSecrets(configSecrets(config));
+  if (config) {
+    registerSecrets(configSecrets(config));
+    registerNames(configNames(config));
+  }
 }
