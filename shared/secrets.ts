@@ -72,14 +72,16 @@ function targetsSecrets(text: string): string[] {
 }
 
 /** The names a configuration gives (targets, databases, channels): public, never redacted. */
-export function configNames(config: Config): string[] {
-  const values: string[] = [];
+export function configNames(config: Config): (string | null)[] {
+  const values: (string | null)[] = [];
   for (const target of config.targets) {
     values.push(target.name, target.db);
-    try {
-      values.push(databaseName(target.databaseUrl));
-    } catch {
-      // Validated by loadConfig; nothing to add otherwise.
+    if (target.reach.via === 'database') {
+      try {
+        values.push(databaseName(target.reach.databaseUrl));
+      } catch {
+        // Validated by loadConfig; nothing to add otherwise.
+      }
     }
     for (const channel of target.channels) values.push(channel.name);
   }
