@@ -1,12 +1,13 @@
 // `npm run bench [-- name…]`: runs the benchmarks (all, or the ones named), prints each figure next to
 // its target with the ratio, and writes bench/results.json. Not part of CI or `npm test`: figures
 // depend on the machine, and nothing here fails on a time.
-//   names: throughput, latency, pass, coldstart
+//   names: throughput, latency, pass, coldstart, bridge
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { stopPostgres } from '../test/support/postgres.ts';
+import { bridgeBench } from './bridge.ts';
 import { coldStartBench } from './coldstart.ts';
 import { BENCH_DIR, type BenchContext, type Figure, startBenchServer } from './common.ts';
 import { latencyBench } from './latency.ts';
@@ -18,6 +19,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   latency: latencyBench,
   pass: passBench,
   coldstart: coldStartBench,
+  bridge: bridgeBench,
 };
 
 interface Results {

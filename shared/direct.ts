@@ -71,6 +71,7 @@ function ignore(): void {}
 /** Wake-ups from Odoo's NOTIFY trigger on a dedicated connection; a lost connection falls back to polling. */
 class Listener implements Waker {
   readonly pollMs = POLL_MS;
+  readonly busyPollMs = POLL_MS;
   notified = false;
   private client: pg.Client | null = null;
   private wake: (() => void) | null = null;

@@ -120,6 +120,7 @@ class TargetWindow {
   private slowPassReported = false;
   private nextWake: number | null = null;
   private morePending = false;
+  private claimedLast = false;
   private readonly runtime: TargetRuntime;
   private readonly config: Config;
   private readonly options: ServeOptions;
@@ -208,6 +209,7 @@ class TargetWindow {
     this.summary.replans += result.replans;
     this.nextWake = result.wakeAt === null ? null : result.wakeAt - result.now + Date.now();
     this.morePending = result.more;
+    this.claimedLast = result.claimed.length > 0;
     if (result.claimed.length === 0) return;
     const batch = dispatchClaimed(this.dispatcher, transport, result.claimed)
       .then((report) => this.settle(report))
@@ -326,7 +328,8 @@ class TargetWindow {
     const wake = this.nextWake === null ? Number.POSITIVE_INFINITY : this.nextWake + 5;
     // Not listening (lost, or failed to open): come back when it may be reopened.
     const relisten = this.waker.listening ? Number.POSITIVE_INFINITY : this.lastListen + RELISTEN_MS;
-    const until = Math.min(this.deadline, Date.now() + this.waker.pollMs, wake, relisten);
+    const poll = this.claimedLast ? this.waker.busyPollMs : this.waker.pollMs;
+    const until = Math.min(this.deadline, Date.now() + poll, wake, relisten);
     await this.waker.wait(until, this.options.signal);
     if (this.waker.notified) await pause(Date.now() + COALESCE_MS);
   }
