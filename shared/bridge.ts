@@ -105,6 +105,13 @@ export class BridgeTransport implements Transport {
       );
     }
     if (status === 200 && answer.catalogue === this.digest && Array.isArray(answer.results)) {
+      // A multi-database Odoo may serve the addon from another database than the one named: its rows
+      // would be another database's jobs.
+      if (this.endpoint.db !== null && answer.db !== undefined && answer.db !== this.endpoint.db) {
+        throw new BridgeError(
+          `Odoo served the bridge from database "${answer.db}", not "${this.endpoint.db}": check ${this.settings.db} and Odoo's dbfilter`,
+        );
+      }
       return answer.results.map((result) => result.rows ?? []);
     }
     throw this.failure(status, answer);

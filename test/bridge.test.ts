@@ -276,6 +276,16 @@ describe.skipIf(unavailable !== null)(
       ]);
     });
 
+    it('an addon answering from another database than ODOO_DB is refused, naming ODOO_DB', async () => {
+      const uuids = await createJobs(fixture.db.pool, 2);
+      const config = testConfig({ databaseUrl: fixture.db.url, bridge, env: { ODOO_DB: 'qjr_other' } });
+      const summary = await tick(config, silentLogger);
+      expect(summary.targets[0]?.errors.join(' ')).toMatch(
+        /Odoo served the bridge from database "qjr_test_[^"]+", not "qjr_other": check ODOO_DB/,
+      );
+      expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(['pending', 'pending']);
+    });
+
     it('an Odoo without the addon (404) names ODOO_URL and the addon', async () => {
       const uuids = await createJobs(fixture.db.pool, 2);
       const config = testConfig({
