@@ -7,7 +7,7 @@
  */
 import type { HttpFunction, Request, Response } from '@google-cloud/functions-framework';
 import { type Config, ConfigError, loadConfig } from '../shared/config.ts';
-import { InputError, UnknownTargetError } from '../shared/input.ts';
+import { InputError, UnknownChannelError, UnknownTargetError } from '../shared/input.ts';
 import { createLogger, type Logger } from '../shared/log.ts';
 import { errorMessage, redact, redactValue } from '../shared/redact.ts';
 import { registerStartupSecrets } from '../shared/secrets.ts';
@@ -162,6 +162,12 @@ function clientError(error: unknown): Reply | null {
   if (error instanceof HttpError) return { status: error.status, json: error.body };
   if (error instanceof InputError)
     return { status: 400, json: { error: error.message, issues: error.issues } };
+  if (error instanceof UnknownChannelError) {
+    return {
+      status: 404,
+      json: { error: error.message, channel: error.channel, channels: error.configured },
+    };
+  }
   if (error instanceof UnknownTargetError) {
     return { status: 404, json: { error: error.message, target: error.target, targets: error.known } };
   }

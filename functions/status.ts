@@ -1,5 +1,5 @@
 /**
- * `status` (GET): per target and channel, as JSON (200, or 503 when a database could not be read), or
+ * `status` (GET, or POST as `gcloud functions call` sends it): per target and channel, as JSON (200, or 503 when a database could not be read), or
  * with `?format=prometheus` in Prometheus' text format (always 200: `queue_job_target_up` carries an
  * unreadable database, so one broken target does not blank a scrape). `?target=NAME` narrows it.
  */
@@ -7,7 +7,7 @@ import { PROMETHEUS_CONTENT_TYPE, renderPrometheus } from '../shared/prometheus.
 import { collectStatus } from '../shared/status.ts';
 import { endpoint, HttpError, queryParameter } from './http.ts';
 
-export const statusFunction = endpoint('status', ['GET'], async ({ req, config, log }) => {
+export const statusFunction = endpoint('status', ['GET', 'POST'], async ({ req, config, log }) => {
   const format = queryParameter(req, 'format') ?? 'json';
   if (format !== 'json' && format !== 'prometheus') {
     throw new HttpError(400, 'format must be json or prometheus');

@@ -33,6 +33,23 @@ export class UnknownTargetError extends Error {
   }
 }
 
+/**
+ * A manual run of a channel that is neither configured nor holds a job: most likely a typo in a scheduled
+ * run, which would otherwise do nothing forever without a word (HTTP 404, exit status 2).
+ */
+export class UnknownChannelError extends Error {
+  readonly channel: string;
+  readonly configured: string[];
+  constructor(target: string, channel: string, configured: string[]) {
+    super(
+      `unknown channel "${channel}" on target ${target}: neither configured (${configured.join(', ')}) nor holding jobs`,
+    );
+    this.name = 'UnknownChannelError';
+    this.channel = channel;
+    this.configured = configured;
+  }
+}
+
 /** zod issues as plain data; zod 4 leaves the received value out unless asked, so no input is echoed. */
 export function issuesOf(error: z.ZodError): Issue[] {
   return error.issues.map((issue) => ({

@@ -17,7 +17,7 @@ import { normalizeChannel } from './channels.ts';
 import { type ClaimedJob, claimPlanned, PASS_LIMIT, PLAN_ATTEMPTS, readPlanState } from './claim.ts';
 import type { Config } from './config.ts';
 import { dispatchClaimed } from './dispatch.ts';
-import { chooseTarget, InputError, issuesOf } from './input.ts';
+import { chooseTarget, InputError, issuesOf, UnknownChannelError } from './input.ts';
 import type { Logger } from './log.ts';
 import { explain, type OutcomeKind } from './outcome.ts';
 import { type BlockedReason, type Candidate, plan } from './plan.ts';
@@ -277,9 +277,12 @@ export async function manualDispatch(
       report.error = report.refused === 'paused' ? PAUSED : UPSTREAM_RUNNER_HELP;
       tlog.error(report.error, { refused: report.refused });
     } else {
+      if (request.channel !== undefined) await checkChannelKnown(runtime, target, request.channel);
       await run(runtime, config, request, report, tlog);
     }
   } catch (error) {
+    // The caller's mistake, not the target's failure: answered 404 / exit status 2.
+    if (error instanceof UnknownChannelError) throw error;
     report.ok = false;
     report.error = `manual dispatch failed: ${errorMessage(error)}`;
     tlog.error(report.error);
@@ -296,6 +299,22 @@ export async function manualDispatch(
     durationMs: report.durationMs,
   });
   return report;
+}
+
+/**
+ * A channel run must name a configured channel or one that holds jobs (a sub-channel taken from the jobs,
+ * as upstream does); the status counts are read only for a channel that is not configured.
+ */
+async function checkChannelKnown(runtime: TargetRuntime, target: Config['targets'][number], raw: string) {
+  const channel = normalizeChannel(raw);
+  const configured = target.channels.map((c) => c.name);
+  if (configured.includes(channel)) return;
+  const rows = await query<{ channel: string }>(runtime.transport, sql.channelStatus);
+  const held = rows.some((row) => {
+    const name = normalizeChannel(row.channel);
+    return name === channel || name.startsWith(`${channel}.`);
+  });
+  if (!held) throw new UnknownChannelError(target.name, channel, configured);
 }
 
 const PAUSED = 'channels start with root:0 (the runner is disabled for this target): nothing is dispatched';

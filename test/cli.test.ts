@@ -76,6 +76,17 @@ describe('help and usage', () => {
     }
   });
 
+  it('dispatch: an unknown uuid exits 1, a channel neither configured nor holding jobs exits 2', async () => {
+    const missing = await cli(['dispatch', '--uuid', 'no-such-job'], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toMatch(/no-such-job\s+not_found/);
+    const typo = await cli(['dispatch', '--channel', 'root.nightly'], env);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(
+      /unknown channel "root.nightly" on target default: neither configured \(root\) nor holding jobs/,
+    );
+  });
+
   it('exits 2 on a configuration error or an unknown target', async () => {
     const missing = await cli(['tick']);
     expect(missing.code).toBe(2);
@@ -142,7 +153,8 @@ describe('dispatch', () => {
     const job = await createJob(db.pool, { eta: 3600 });
     const done = await createJob(db.pool, { state: 'done' });
     const run = await cli(['dispatch', '--uuid', job.uuid, '--uuid', done.uuid, '--uuid', 'missing'], env);
-    expect(run.code).toBe(0);
+    // Exit 1: one named job does not exist (the others still ran).
+    expect(run.code).toBe(1);
     expect(run.stdout).toMatch(new RegExp(`${job.uuid}\\s+root\\s+dispatched\\s+accepted`));
     expect(run.stdout).toMatch(new RegExp(`${done.uuid}\\s+root\\s+not_pending\\s+state done`));
     expect(run.stdout).toMatch(/missing\s+not_found/);

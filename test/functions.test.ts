@@ -185,6 +185,21 @@ describe('dispatch', () => {
     expect(await jobStates(db.pool, [a.uuid, b.uuid])).toEqual({ [a.uuid]: 'done', [b.uuid]: 'done' });
   });
 
+  it('answers 404 naming a channel that is neither configured nor holds jobs; runs one that holds jobs', async () => {
+    env({ ODOO_QUEUE_JOB_CHANNELS: 'root:4,root.night:1' });
+    const typo = await postJson(fns.url('dispatch'), { channel: 'root.nigth' });
+    expect(typo.status).toBe(404);
+    expect(typo.json).toMatchObject({ channel: 'root.nigth', channels: ['root', 'root.night'] });
+    expect(typo.json.error).toMatch(/unknown channel "root.nigth".*neither configured .* nor holding jobs/);
+    // Configured but empty: nothing to do, not an error.
+    expect((await postJson(fns.url('dispatch'), { channel: 'night' })).status).toBe(200);
+    // Not configured, but jobs say it exists (its parent's rules apply, as upstream).
+    const job = await createJob(db.pool, { channel: 'root.night.sub' });
+    const held = await postJson(fns.url('dispatch'), { channel: 'root.night.sub' });
+    expect(held.status).toBe(200);
+    expect(held.json.results).toEqual([expect.objectContaining({ uuid: job.uuid, result: 'dispatched' })]);
+  });
+
   it("runs a channel's due jobs (sub-channels included) under its capacity, up to limit", async () => {
     env({ ODOO_QUEUE_JOB_CHANNELS: 'root:8,root.night:2' });
     const due = await createJobs(db.pool, 5, { channel: ['root.night', 'root.night.sub'] });
@@ -383,6 +398,15 @@ describe('status', () => {
     const blind = (await call(fns.url('status'))).json.targets[0];
     expect(blind.liveness).toBe('none');
     expect(blind.deadCandidates).toEqual({ enqueued: 0, started: 0, unjudged: 1 });
+  });
+
+  it('answers POST as GET (gcloud functions call sends POST)', async () => {
+    await createJobs(db.pool, 2);
+    const answer = await postJson(fns.url('status'), {});
+    expect(answer.status).toBe(200);
+    expect(answer.json.targets[0].target).toBe('default');
+    const prometheus = await call(fns.url('status', 'format=prometheus'), { method: 'POST' });
+    expect(prometheus.text).toMatch(/^# HELP /m);
   });
 
   it('speaks Prometheus with ?format=prometheus', async () => {

@@ -45,8 +45,9 @@ Options:
   --json             print the report as JSON
   -h, --help         show this help
 
-Exit status: 0 every claimed job reached Odoo, 1 the run failed or was refused, 2 usage or
-configuration error (an unknown target included).`,
+Exit status: 0 every claimed job reached Odoo, 1 the run failed or was refused, or a named job
+does not exist, 2 usage or configuration error (an unknown target included, and a channel that is
+neither configured nor holds jobs).`,
   options: {
     uuid: { type: 'string', multiple: true },
     channel: { type: 'string' },
@@ -82,7 +83,9 @@ configuration error (an unknown target included).`,
         `dispatch on ${report.target}: ${report.ok ? 'ok' : 'FAILED'}, ${counts(report.counts)} (${duration(report.durationMs)})\n`,
       );
     }
-    return report.ok ? EXIT_OK : EXIT_FAILED;
+    // A named job that does not exist is a failed run: a script must not take it for done.
+    const missing = report.results.some((result) => result.result === 'not_found');
+    return report.ok && !missing ? EXIT_OK : EXIT_FAILED;
   },
 };
 

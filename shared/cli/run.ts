@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
-import { InputError, UnknownTargetError } from '../input.ts';
+import { InputError, UnknownChannelError, UnknownTargetError } from '../input.ts';
 import { createLogger } from '../log.ts';
 import { errorMessage, redact } from '../redact.ts';
 import { registerStartupSecrets } from '../secrets.ts';
@@ -116,7 +116,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     const out = (text: string) => io.stdout(redact(text));
     return await command.run(values, { config, log, out, signal: io.signal });
   } catch (error) {
-    if (error instanceof InputError || error instanceof UnknownTargetError || error instanceof UsageError) {
+    if (
+      error instanceof InputError ||
+      error instanceof UnknownTargetError ||
+      error instanceof UnknownChannelError ||
+      error instanceof UsageError
+    ) {
       return usage(io, errorMessage(error), command);
     }
     const message = `${command.name} failed: ${errorMessage(error)}`;
