@@ -253,6 +253,31 @@ describe.skipIf(unavailable !== null)('bridge transport', () => {
   });
 });
 
+describe.skipIf(unavailable !== null)('bridge: keepalive and the built-in runner', () => {
+  it('keepalive pings the Odoo the database names (web.base.url read through the addon)', async () => {
+    const { keepalive } = await import('../shared/keepalive.ts');
+    const report = await keepalive(viaBridge(), silentLogger);
+    expect(report.ok).toBe(true);
+    expect(report.results.map((r) => r.url)).toEqual([`${bridge.url}/web/health`]);
+  });
+
+  it("dispatches nothing while queue_job's built-in runner holds its lock, seen through the addon", async () => {
+    const pg = (await import('pg')).default;
+    const upstream = new pg.Client({ connectionString: fixture.db.url, application_name: 'odoo-77' });
+    await upstream.connect();
+    try {
+      await upstream.query('SELECT pg_advisory_lock(2293787760715711918)');
+      const uuids = await createJobs(fixture.db.pool, 2);
+      const summary = await tick(viaBridge(), silentLogger);
+      expect(summary.targets[0]).toMatchObject({ upstreamRunner: true, claimed: 0 });
+      expect(summary.targets[0]?.errors.join(' ')).toMatch(/root:0/);
+      expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(['pending', 'pending']);
+    } finally {
+      await upstream.end();
+    }
+  });
+});
+
 describe.skipIf(unavailable !== null)(
   'bridge misconfiguration: one error naming the setting, jobs stay pending',
   () => {
