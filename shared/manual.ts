@@ -10,9 +10,11 @@
  * - ignoreCapacity: the planner is skipped (capacity, sequential and throttle rules alike); the claim
  *   stays guarded, so a job is still sent at most once. The baton is still taken so that concurrent
  *   passes count these claims.
- * - A paused target (channels `root:0`) or one where upstream's runner is active is refused as a whole.
+ * - A paused target (channels `root:0`), one where upstream's runner is active, one whose module the
+ *   capability probe refuses, or one whose modules are being upgraded is refused as a whole.
  */
 import { z } from 'zod';
+import { assess, probe } from './capabilities.ts';
 import { normalizeChannel } from './channels.ts';
 import { type ClaimedJob, claimPlanned, PASS_LIMIT, PLAN_ATTEMPTS, readPlanState } from './claim.ts';
 import type { Config } from './config.ts';
@@ -23,13 +25,7 @@ import { explain, type OutcomeKind } from './outcome.ts';
 import { type BlockedReason, type Candidate, plan } from './plan.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
-import {
-  openDispatcher,
-  openTarget,
-  type TargetRuntime,
-  UPSTREAM_RUNNER_HELP,
-  upstreamRunnerActive,
-} from './target.ts';
+import { openDispatcher, openTarget, type TargetRuntime } from './target.ts';
 import { query } from './transport.ts';
 
 const uuid = z.string().trim().min(1).max(255);
@@ -98,8 +94,11 @@ export interface ManualReport {
   target: string;
   /** Every claimed job reached Odoo, and nothing failed on the way. */
   ok: boolean;
-  /** The whole run was refused: the target is paused, or upstream's runner holds the database. */
-  refused: 'paused' | 'upstream_runner' | null;
+  /**
+   * The whole run was refused: the target is paused, upstream's runner holds the database, the probe
+   * refused the module (version, columns), or Odoo is installing or upgrading modules.
+   */
+  refused: 'paused' | 'upstream_runner' | 'unsupported' | 'modules_changing' | null;
   error: string | null;
   uuids?: string[];
   channel?: string;
@@ -270,12 +269,24 @@ export async function manualDispatch(
   const runtime = openTarget(target, log, config);
   const tlog = runtime.log.child({ event: 'manual_dispatch' });
   try {
-    if (target.paused) report.refused = 'paused';
-    else if (await upstreamRunnerActive(runtime.transport)) report.refused = 'upstream_runner';
-    if (report.refused) {
+    let why: string | null = null;
+    if (target.paused) {
+      report.refused = 'paused';
+      why = PAUSED;
+    } else {
+      const verdict = assess(await probe(runtime.transport, config.pgAppName));
+      if (verdict.refused !== null) {
+        report.refused = verdict.reason === 'builtin_runner' ? 'upstream_runner' : 'unsupported';
+        why = verdict.refused;
+      } else if (verdict.skipped !== null) {
+        report.refused = 'modules_changing';
+        why = verdict.skipped;
+      }
+    }
+    if (report.refused && why !== null) {
       report.ok = false;
-      report.error = report.refused === 'paused' ? PAUSED : UPSTREAM_RUNNER_HELP;
-      tlog.error(report.error, { refused: report.refused });
+      report.error = why;
+      tlog.error(why, { refused: report.refused });
     } else {
       if (request.channel !== undefined) await checkChannelKnown(runtime, target, request.channel);
       await run(runtime, config, request, report, tlog);

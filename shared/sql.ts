@@ -373,14 +373,6 @@ RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`,
 
 export const sweepStartedByConnection = sweepStarted('qjr_sweep_started_by_connection', deadByConnection);
 
-/** The 2025+ lock tables, newest name first (contract 1.4). */
-export const lockTable = statement(
-  'qjr_lock_table',
-  `
-SELECT CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
-  WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS name`,
-);
-
 /**
  * Which started jobs are dead with upstream's lock table: a live worker holds its lock row FOR NO KEY
  * UPDATE for the whole job; a row we can lock (or a missing row) means the worker is gone.
@@ -399,18 +391,56 @@ export const sweepStartedByLock = sweepStarted('qjr_sweep_started_by_lock', dead
 export const sweepStartedByLocks = sweepStarted('qjr_sweep_started_by_locks', deadByLock('queue_job_locks'));
 
 /**
- * Upstream's built-in runner (2025+) holds session advisory lock 2293787760715711918 on the database it
- * serves; a bigint key appears in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
+ * The capability probe (contract section 7, "How to detect the version at runtime"), one round trip:
+ * - queueJob: queue_job's state and version in ir_module_module; baseVersion: Odoo's series;
+ * - lockTable: the 2025+ lock table, newest name first (contract 1.4);
+ * - advisoryLock: upstream's runner (2025+) holds session advisory lock 2293787760715711918 (a bigint
+ *   key shows in pg_locks as classid = high 32 bits, objid = low 32 bits, objsubid = 1);
+ * - builtinRunner: sessions that look like upstream's runner on any version (it takes no lock before
+ *   2025): an Odoo connection ($1, ODOO_PGAPPNAME with {pid}) idle after one of $3 (its LISTEN, its
+ *   keepalive), or whose last statement matches one of $4 (its other fixed statements); the statements
+ *   are values, listed in capabilities.ts;
+ * - missingColumns: the queue_job columns the runner relies on ($2) that the table lacks;
+ * - modulesChanging: modules Odoo is installing or upgrading, with their last write (epoch ms, or null).
  */
-export const upstreamRunner = statement(
-  'qjr_upstream_runner',
+export const capabilities = statement(
+  'qjr_capabilities',
   `
-SELECT EXISTS (
-  SELECT 1 FROM pg_locks
-  WHERE locktype = 'advisory' AND granted AND objsubid = 1
-    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-    AND classid::text::bigint = 534064080 AND objid::text::bigint = 3147384238
-) AS held`,
+WITH modules AS (
+  SELECT m.name, m.state, m.latest_version, (to_jsonb(m) ->> 'write_date')::timestamp AS since
+  FROM ir_module_module m
+),
+odoo AS (
+  SELECT a.pid, a.application_name, a.state, a.query FROM pg_stat_activity a
+  WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+    AND a.application_name LIKE replace(replace(replace($1, '%', '\\%'), '_', '\\_'), '{pid}', '%')
+)
+SELECT
+  (SELECT json_build_object('state', state, 'version', latest_version) FROM modules
+    WHERE name = 'queue_job' LIMIT 1) AS "queueJob",
+  (SELECT latest_version FROM modules WHERE name = 'base' LIMIT 1) AS "baseVersion",
+  CASE WHEN to_regclass('queue_job_lock') IS NOT NULL THEN 'queue_job_lock'
+    WHEN to_regclass('queue_job_locks') IS NOT NULL THEN 'queue_job_locks' END AS "lockTable",
+  EXISTS (
+    SELECT 1 FROM pg_locks
+    WHERE locktype = 'advisory' AND granted AND objsubid = 1
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid::text::bigint = 534064080 AND objid::text::bigint = 3147384238
+  ) AS "advisoryLock",
+  (SELECT coalesce(json_agg(json_build_object('pid', o.pid, 'applicationName', o.application_name,
+      'state', o.state, 'query', left(btrim(o.query), 120)) ORDER BY o.pid), '[]')
+    FROM odoo o
+    WHERE (o.state = 'idle' AND btrim(o.query) = ANY($3::text[])) OR o.query LIKE ANY($4::text[])
+  ) AS "builtinRunner",
+  (SELECT coalesce(json_agg(c.name ORDER BY c.name), '[]') FROM unnest($2::text[]) AS c(name)
+    WHERE NOT EXISTS (
+      SELECT 1 FROM information_schema.columns i
+      WHERE i.table_schema = current_schema() AND i.table_name = 'queue_job' AND i.column_name = c.name
+    )) AS "missingColumns",
+  (SELECT coalesce(json_agg(json_build_object('name', name, 'state', state,
+      'since', (extract(epoch FROM since) * 1000)::float8) ORDER BY name), '[]')
+    FROM modules WHERE state IN ('to install', 'to upgrade')) AS "modulesChanging",
+  (extract(epoch FROM now()) * 1000)::float8 AS now`,
 );
 
 /** Odoo's own idea of its public URL: what makes a staging clone call itself, not production. */

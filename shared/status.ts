@@ -7,14 +7,15 @@
  * governs it), so the channels' job counts add up to the target's; `running` is the channel's whole
  * subtree, which is what its capacity limits. Done and cancelled jobs are not counted (unbounded history).
  */
+import { assess, type ChangingModule, probe, type RunnerSession } from './capabilities.ts';
 import { type ChannelConfig, type ChannelTree, normalizeChannel } from './channels.ts';
 import { type Config, describeReach, type Target } from './config.ts';
 import { selectTargets } from './input.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
-import { findLockTable, type Liveness, liveness } from './sweep.ts';
-import { helperIndexesPresent, openTarget, upstreamRunnerActive } from './target.ts';
+import { type Liveness, liveness } from './sweep.ts';
+import { helperIndexesPresent, openTarget } from './target.ts';
 import { query, type Transport } from './transport.ts';
 
 /** The states status counts, in the order they are shown. */
@@ -56,6 +57,22 @@ export interface TargetStatus {
   paused: boolean;
   /** null when the database could not be read. */
   upstreamRunner: boolean | null;
+  /** What the capability probe found (null when the database could not be read). */
+  capabilities: {
+    series: string | null;
+    queueJobVersion: string | null;
+    queueJobState: string | null;
+    baseVersion: string | null;
+    lockTable: string | null;
+    advisoryLock: boolean;
+    builtinRunnerSessions: RunnerSession[];
+    missingColumns: string[];
+    modulesChanging: ChangingModule[];
+    /** The tick refuses this target (and why), or null. */
+    refused: string | null;
+    /** The tick skips this database for now (modules changing), or null. */
+    skipped: string | null;
+  } | null;
   /** The signal that tells a dead `started` job: lock_table, connections, or none (they are left alone). */
   liveness: Liveness | null;
   /** Whether every optional helper index of `optimize` exists and is valid. */
@@ -118,6 +135,7 @@ function emptyTarget(target: Target): TargetStatus {
     database: describeReach(target),
     paused: target.paused,
     upstreamRunner: null,
+    capabilities: null,
     liveness: null,
     helperIndexes: null,
     channels: [],
@@ -197,18 +215,32 @@ async function targetStatus(target: Target, config: Config, log: Logger): Promis
   const runtime = openTarget(target, log, config);
   const { transport, tree } = runtime;
   try {
-    const [upstream, lockTable, clock, rows, enqueued, indexes] = await Promise.all([
-      upstreamRunnerActive(transport),
-      findLockTable(transport),
+    const [caps, clock, rows, enqueued, indexes] = await Promise.all([
+      probe(transport, config.pgAppName),
       query<{ now: number }>(transport, sql.databaseNow),
       query<ChannelStatusRow>(transport, sql.channelStatus),
       query<CountRow>(transport, sql.deadEnqueuedByChannel, [config.enqueuedTimeoutSeconds]),
       helperIndexesPresent(transport),
     ]);
+    const { lockTable } = caps;
     const signal = await liveness(transport, config.pgAppName, lockTable);
     const started_ = await deadStarted(transport, config, signal, lockTable);
     const now = clock[0]!.now;
-    status.upstreamRunner = upstream;
+    const verdict = assess(caps);
+    status.capabilities = {
+      series: caps.series,
+      queueJobVersion: caps.queueJob?.version ?? null,
+      queueJobState: caps.queueJob?.state ?? null,
+      baseVersion: caps.baseVersion,
+      lockTable: caps.lockTable,
+      advisoryLock: caps.advisoryLock,
+      builtinRunnerSessions: caps.builtinRunner,
+      missingColumns: caps.missingColumns,
+      modulesChanging: caps.modulesChanging,
+      refused: verdict.refused,
+      skipped: verdict.skipped,
+    };
+    status.upstreamRunner = verdict.reason === 'builtin_runner';
     status.liveness = signal;
     status.helperIndexes = indexes;
     status.at = new Date(now).toISOString();

@@ -34,11 +34,6 @@ export interface SweepResult {
   liveness: Liveness;
 }
 
-export async function findLockTable(transport: Transport): Promise<string | null> {
-  const rows = await query<{ name: string | null }>(transport, sql.lockTable);
-  return rows[0]?.name ?? null;
-}
-
 type SweptRow = { uuid: string; channel: string | null; state?: 'pending' | 'failed' };
 
 /** One unit: lost enqueued jobs, then dead started ones by the signal this database offers. */

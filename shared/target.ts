@@ -122,17 +122,6 @@ export async function openDispatcher(runtime: TargetRuntime, config: Config): Pr
   );
 }
 
-/** Upstream's built-in runner (2025+) holds its advisory lock on the database: two dispatchers break capacity. */
-export async function upstreamRunnerActive(transport: Transport): Promise<boolean> {
-  const rows = await query<{ held: boolean }>(transport, sql.upstreamRunner);
-  return rows[0]?.held ?? false;
-}
-
-export const UPSTREAM_RUNNER_HELP =
-  "queue_job's built-in jobrunner is running on this database (it holds advisory lock 2293787760715711918); " +
-  'nothing is dispatched while it runs. Disable it on every Odoo process with ODOO_QUEUE_JOB_CHANNELS=root:0 ' +
-  '(or channels = root:0 in the [queue_job] section of odoo.conf) and restart Odoo.';
-
 /** Whether `queue-job-runner optimize` created the helper indexes on this database (all of them, valid). */
 export async function helperIndexesPresent(transport: Transport): Promise<boolean> {
   const names = sql.helperIndexes.map((index) => index.name);

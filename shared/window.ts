@@ -6,20 +6,16 @@
  * window; every dispatch is settled, the summary is returned, and every connection is closed.
  * Nothing here knows which transport the target uses.
  */
+
+import { assess, type Capabilities, probe } from './capabilities.ts';
 import { claimPass, PASS_LIMIT, type ThrottleMemory } from './claim.ts';
 import type { Config } from './config.ts';
 import { isLockTimeout } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
 import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
-import { findLockTable, sweep } from './sweep.ts';
-import {
-  helperIndexesPresent,
-  openDispatcher,
-  type TargetRuntime,
-  UPSTREAM_RUNNER_HELP,
-  upstreamRunnerActive,
-} from './target.ts';
+import { sweep } from './sweep.ts';
+import { helperIndexesPresent, openDispatcher, type TargetRuntime } from './target.ts';
 import { pause, type Waker } from './transport.ts';
 
 export interface TargetSummary {
@@ -28,6 +24,13 @@ export interface TargetSummary {
   ok: boolean;
   paused: boolean;
   upstreamRunner: boolean;
+  /** queue_job's series and version as the capability probe read them (null: not read). */
+  series: string | null;
+  queueJobVersion: string | null;
+  /** Why the target was refused (unsupported version, built-in runner…), or null. */
+  refused: string | null;
+  /** Why passes were skipped (modules being installed or upgraded), or null. */
+  skipped: string | null;
   passes: number;
   claimed: number;
   /** Requests Odoo received (accepted, failed or running). */
@@ -68,6 +71,10 @@ export function emptySummary(name: string, paused: boolean): TargetSummary {
     ok: true,
     paused,
     upstreamRunner: false,
+    series: null,
+    queueJobVersion: null,
+    refused: null,
+    skipped: null,
     passes: 0,
     claimed: 0,
     dispatched: 0,
@@ -107,7 +114,10 @@ class TargetWindow {
   private readonly throttles: ThrottleMemory = new Map();
   private readonly deadline: number;
   private dispatcher: Dispatcher | null = null;
-  private lockTable: string | null = null;
+  private capabilities: Capabilities | null = null;
+  private current: ReturnType<typeof assess> | null = null;
+  /** A module upgrade kept the database skipped for over an hour: the tick is not ok. */
+  private stuck = false;
   private indexed = false;
   private detected = false;
   private healthy = true;
@@ -164,7 +174,7 @@ class TargetWindow {
     const summary = this.summary;
     summary.errors = [...this.errors];
     // Served means the target ended healthy: its last pass worked and Odoo took its last batch.
-    summary.ok = this.healthy && !this.passFailed && !summary.upstreamRunner;
+    summary.ok = this.healthy && !this.passFailed && summary.refused === null && !this.stuck;
     summary.durationMs = Date.now() - this.started;
     return summary;
   }
@@ -197,7 +207,7 @@ class TargetWindow {
 
   private async pass(): Promise<void> {
     this.summary.passes += 1;
-    if (await this.upstreamRunnerHolds()) return;
+    if (!(await this.mayServe())) return;
     await this.sweepIfDue();
     if (Date.now() < this.backoffUntil) return;
     const { transport, tree } = this.runtime;
@@ -219,14 +229,38 @@ class TargetWindow {
     void batch.finally(() => this.inflight.delete(batch));
   }
 
-  /** Two dispatchers would break capacities: with upstream's runner active, nothing is sent. */
-  private async upstreamRunnerHolds(): Promise<boolean> {
-    if (Date.now() - this.lastUpstreamCheck >= UPSTREAM_CHECK_MS) {
+  /**
+   * The capability probe, at the first pass and every UPSTREAM_CHECK_MS after (the built-in runner and
+   * module upgrades can start at any time; the rest is kept for the window). Nothing is swept or sent
+   * while the target is refused (unsupported module, built-in runner) or its modules are changing.
+   */
+  private async mayServe(): Promise<boolean> {
+    if (this.capabilities === null || Date.now() - this.lastUpstreamCheck >= UPSTREAM_CHECK_MS) {
       this.lastUpstreamCheck = Date.now();
-      this.summary.upstreamRunner = await upstreamRunnerActive(this.runtime.transport);
+      const caps = await probe(this.runtime.transport, this.config.pgAppName);
+      const first = this.capabilities === null;
+      // The module and its tables do not change under a running Odoo: the first read holds.
+      this.capabilities = first ? caps : { ...this.capabilities!, ...pick(caps) };
+      const verdict = assess(this.capabilities);
+      this.summary.series = this.capabilities.series;
+      this.summary.queueJobVersion = this.capabilities.queueJob?.version ?? null;
+      this.summary.upstreamRunner = verdict.reason === 'builtin_runner';
+      this.summary.refused = verdict.refused;
+      if (verdict.skipped !== null && this.summary.skipped === null) {
+        if (verdict.stuck) this.fail(verdict.skipped, { event: 'modules_changing' });
+        else this.runtime.log.warning(verdict.skipped, { event: 'modules_changing' });
+      }
+      this.summary.skipped = verdict.skipped ?? this.summary.skipped;
+      this.current = verdict;
+      if (first) this.runtime.log.debug('capabilities', { event: 'capabilities', ...this.capabilities });
     }
-    if (this.summary.upstreamRunner) this.fail(UPSTREAM_RUNNER_HELP, { event: 'upstream_runner' });
-    return this.summary.upstreamRunner;
+    const verdict = this.current!;
+    if (verdict.refused !== null) {
+      this.fail(verdict.refused, { event: verdict.reason ?? 'refused' });
+      return false;
+    }
+    if (verdict.stuck) this.stuck = true;
+    return verdict.skipped === null;
   }
 
   private async sweepIfDue(): Promise<void> {
@@ -234,7 +268,6 @@ class TargetWindow {
     this.lastSweep = Date.now();
     const { transport, log } = this.runtime;
     if (!this.detected) {
-      this.lockTable = await findLockTable(transport);
       this.indexed = await helperIndexesPresent(transport);
       this.detected = true;
     }
@@ -245,7 +278,7 @@ class TargetWindow {
         pgAppName: this.config.pgAppName,
         graceSeconds: this.config.startedGraceSeconds,
       },
-      this.lockTable,
+      this.capabilities?.lockTable ?? null,
     );
     this.summary.liveness = swept.liveness;
     for (const job of swept.jobs) {
@@ -333,4 +366,15 @@ class TargetWindow {
     await this.waker.wait(until, this.options.signal);
     if (this.waker.notified) await pause(Date.now() + COALESCE_MS);
   }
+}
+
+/** What can change while Odoo runs: a runner starting, modules being upgraded. */
+function pick(caps: Capabilities): Partial<Capabilities> {
+  return {
+    advisoryLock: caps.advisoryLock,
+    builtinRunner: caps.builtinRunner,
+    modulesChanging: caps.modulesChanging,
+    queueJob: caps.queueJob,
+    at: caps.at,
+  };
 }

@@ -1,8 +1,10 @@
 // What upstream added or does differently across queue_job 16.0-19.0, against a real PostgreSQL and
 // the Odoo stand-in: 18.0's channel options (paused, capacity_default, sequential_default) and the
 // candidate read for channels whose short spelling is another channel.
+import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { silentLogger } from '../shared/log.ts';
+import { manualDispatch } from '../shared/manual.ts';
 import { renderPrometheus } from '../shared/prometheus.ts';
 import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
@@ -238,5 +240,199 @@ describe('a cloned database shares uuids: everything is keyed by (target, uuid)'
       await odoo.close();
       await clone.close();
     }
+  });
+});
+
+/** Runs `change` on the fixture database for one test, and `undo` whatever happens. */
+async function withChange(change: string, undo: string, body: () => Promise<void>): Promise<void> {
+  await fixture.db.pool.query(change);
+  try {
+    await body();
+  } finally {
+    await fixture.db.pool.query(undo);
+  }
+}
+
+const statusOf = async (channels = 'root:4') =>
+  (await collectStatus(testConfig({ databaseUrl: fixture.db.url, channels }), silentLogger)).targets[0]!;
+
+describe('capability probe per target (series, queue_job version, lock table, advisory lock, columns)', () => {
+  it('status shows what the probe read; the tick summary carries the series', async () => {
+    const status = await statusOf();
+    expect(status.capabilities).toMatchObject({
+      series: '17.0',
+      queueJobVersion: '17.0.1.0.5',
+      queueJobState: 'installed',
+      lockTable: null,
+      advisoryLock: false,
+      builtinRunnerSessions: [],
+      missingColumns: [],
+      modulesChanging: [],
+      refused: null,
+      skipped: null,
+    });
+    const target = await tickOnce('root:4');
+    expect(target).toMatchObject({ series: '17.0', queueJobVersion: '17.0.1.0.5', refused: null });
+    await fixture.odoo.setSeries('18.0');
+    try {
+      expect((await statusOf()).capabilities).toMatchObject({
+        series: '18.0',
+        queueJobVersion: '18.0.2.2.0',
+        lockTable: 'queue_job_lock',
+      });
+      // behaviour follows the probe: the lock table is the liveness signal
+      expect((await tickOnce('root:4')).liveness).toBe('lock_table');
+    } finally {
+      await fixture.odoo.setSeries('17.0');
+    }
+  });
+
+  it.each([
+    ['15.0.1.0.0', /queue_job 15\.0\.1\.0\.0 is too old: it serves queue_job 16\.0 to 19\.0/],
+    ['20.0.1.0.0', /queue_job 20\.0\.1\.0\.0 is not a version this runner knows/],
+    ['garbage', /queue_job garbage is not a version this runner knows/],
+  ])('refuses queue_job %s, naming it, and touches nothing', async (version, message) => {
+    const uuids = await createJobs(fixture.db.pool, 2);
+    await withChange(
+      `UPDATE ir_module_module SET latest_version = '${version}' WHERE name = 'queue_job'`,
+      `UPDATE ir_module_module SET latest_version = '17.0.1.0.5' WHERE name = 'queue_job'`,
+      async () => {
+        const summary = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        expect(summary.ok).toBe(false);
+        expect(summary.targets[0]!.claimed).toBe(0);
+        expect(summary.targets[0]!.refused).toMatch(message);
+        expect(summary.targets[0]!.errors).toEqual([summary.targets[0]!.refused]);
+        expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(['pending', 'pending']);
+        expect((await statusOf()).capabilities?.refused).toMatch(message);
+      },
+    );
+  });
+
+  it('refuses a database where queue_job is not installed', async () => {
+    await withChange(
+      `UPDATE ir_module_module SET state = 'uninstalled' WHERE name = 'queue_job'`,
+      `UPDATE ir_module_module SET state = 'installed' WHERE name = 'queue_job'`,
+      async () => {
+        const target = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        expect(target.targets[0]!.refused).toMatch(
+          /queue_job is not installed in this database \(module state 'uninstalled'\)/,
+        );
+      },
+    );
+  });
+
+  it('refuses a queue_job table without a column the runner relies on, naming it', async () => {
+    await withChange(
+      'ALTER TABLE queue_job RENAME COLUMN worker_pid TO worker_pid_gone',
+      'ALTER TABLE queue_job RENAME COLUMN worker_pid_gone TO worker_pid',
+      async () => {
+        const target = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        expect(target.targets[0]!.refused).toMatch(/lacks column\(s\) the runner relies on: worker_pid/);
+      },
+    );
+  });
+});
+
+describe("queue_job's built-in runner is seen on every version, by its session", () => {
+  /** A session that behaves like upstream's runner: an Odoo connection, idle after `statement`. */
+  async function runnerLike(statement: string, applicationName = 'odoo-4242') {
+    const client = new pg.Client({ connectionString: fixture.db.url, application_name: applicationName });
+    await client.connect();
+    await client.query(statement);
+    return client;
+  }
+
+  it.each([
+    ['LISTEN queue_job'],
+    ['SELECT 1'],
+    [
+      "UPDATE queue_job SET state='enqueued', date_enqueued=date_trunc('seconds',                          now() at time zone 'utc') WHERE uuid='00000000-0000-0000-0000-000000000000'",
+    ],
+  ])(
+    'idle after %s: refused, saying how to switch it off; nothing dispatched, manual runs too',
+    async (statement) => {
+      const uuids = await createJobs(fixture.db.pool, 2);
+      const runner = await runnerLike(statement);
+      try {
+        const summary = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        const target = summary.targets[0]!;
+        expect(summary.ok).toBe(false);
+        expect(target.upstreamRunner).toBe(true);
+        expect(target.claimed).toBe(0);
+        expect(target.errors).toHaveLength(1);
+        expect(target.errors[0]).toContain('odoo-4242');
+        expect(target.errors[0]).toContain('ODOO_QUEUE_JOB_CHANNELS=root:0');
+        expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(['pending', 'pending']);
+        const status = await statusOf();
+        expect(status.upstreamRunner).toBe(true);
+        expect(status.capabilities?.builtinRunnerSessions.map((s) => s.applicationName)).toEqual([
+          'odoo-4242',
+        ]);
+        const manual = await manualDispatch(testConfig({ databaseUrl: fixture.db.url }), silentLogger, {
+          uuids: [uuids[0]!],
+        });
+        expect(manual).toMatchObject({ ok: false, refused: 'upstream_runner' });
+      } finally {
+        await runner.end();
+      }
+    },
+  );
+
+  it('an ordinary Odoo worker connection (idle after COMMIT) or another program listening is not the runner', async () => {
+    const worker = await runnerLike('BEGIN; SELECT 1; COMMIT');
+    const other = await runnerLike('LISTEN queue_job', 'psql');
+    try {
+      await createJobs(fixture.db.pool, 1);
+      const target = await tickOnce('root:4');
+      expect(target).toMatchObject({ upstreamRunner: false, claimed: 1, refused: null });
+    } finally {
+      await worker.end();
+      await other.end();
+    }
+  });
+});
+
+describe('modules being installed or upgraded: the database is skipped, with a bound', () => {
+  it('skips the database while a module is to upgrade, says so in the summary and status; runs after', async () => {
+    const uuids = await createJobs(fixture.db.pool, 2);
+    await withChange(
+      `UPDATE ir_module_module SET state = 'to upgrade' WHERE name = 'queue_job'`,
+      `UPDATE ir_module_module SET state = 'installed' WHERE name = 'queue_job'`,
+      async () => {
+        await fixture.db.pool.query(
+          `INSERT INTO ir_module_module (name, state) VALUES ('sale', 'to install')`,
+        );
+        const summary = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        const target = summary.targets[0]!;
+        expect(summary.ok).toBe(true);
+        expect(target.claimed).toBe(0);
+        expect(target.skipped).toMatch(
+          /being installed or upgraded: queue_job \(to upgrade\), sale \(to install\)/,
+        );
+        expect(Object.values(await jobStates(fixture.db.pool, uuids))).toEqual(['pending', 'pending']);
+        expect((await statusOf()).capabilities?.skipped).toMatch(/queue_job \(to upgrade\)/);
+      },
+    );
+    await fixture.db.pool.query(`DELETE FROM ir_module_module WHERE name = 'sale'`);
+    expect((await tickOnce('root:4')).claimed).toBe(2);
+  });
+
+  it('an upgrade pending for over an hour is an error: the tick is not ok', async () => {
+    await createJobs(fixture.db.pool, 1);
+    await withChange(
+      `ALTER TABLE ir_module_module ADD COLUMN write_date timestamp;
+       UPDATE ir_module_module SET state = 'to upgrade', write_date = (now() AT TIME ZONE 'utc') - interval '2 hours'
+       WHERE name = 'queue_job'`,
+      `UPDATE ir_module_module SET state = 'installed' WHERE name = 'queue_job';
+       ALTER TABLE ir_module_module DROP COLUMN write_date`,
+      async () => {
+        const summary = await tick(testConfig({ databaseUrl: fixture.db.url }), silentLogger);
+        expect(summary.ok).toBe(false);
+        expect(summary.targets[0]!.claimed).toBe(0);
+        expect(summary.targets[0]!.errors.join(' ')).toMatch(
+          /for over an hour: queue_job \(to upgrade\).*Cancel Install\/Upgrade/,
+        );
+      },
+    );
   });
 });

@@ -56,8 +56,18 @@ function describe(target: TargetStatus): string {
     ...(target.paused ? ['PAUSED (root:0)'] : []),
   ];
   const dead = target.deadCandidates;
+  const caps = target.capabilities;
+  const probe = caps
+    ? [
+        `  queue_job ${caps.queueJobVersion ?? '?'} (${caps.queueJobState ?? 'not installed'}), series ${caps.series ?? '?'}, ` +
+          `lock table: ${caps.lockTable ?? 'none'}, advisory lock: ${caps.advisoryLock ? 'held' : 'free'}`,
+        ...(caps.refused ? [`  REFUSED: ${caps.refused}`] : []),
+        ...(caps.skipped ? [`  SKIPPED: ${caps.skipped}`] : []),
+      ]
+    : [];
   const lines = [
     `${target.target} (${target.database}) ${facts.join(', ')}`,
+    ...probe,
     table(
       [
         [
@@ -86,7 +96,9 @@ export const statusCommand: Command = {
 
 Reads each target (read-only): per configured channel, jobs by state (raw channels counted under
 their nearest configured channel), running vs capacity, the oldest due pending job's age, the next
-eta, dead-job candidates; whether upstream's runner holds the database; the liveness signal.
+eta, dead-job candidates; whether upstream's runner holds the database; the liveness signal; what
+the capability probe read (queue_job version and series, lock table, advisory lock) and whether the
+tick refuses or skips the target.
 
 Options:
   --json          print the report as JSON

@@ -18,6 +18,7 @@ requires_catalogue = unittest.skipIf(MISSING is not None, MISSING or "")
 # test_every_statement_has_values: add it, so that it is proven to run through the Python core.
 VALUES = {
     "qjr_baton": [],
+    "qjr_capabilities": ["odoo-{pid}", ["id", "uuid", "no_such_column"], ["SELECT 1"], ["%\"select_jobs\"%"]],
     "qjr_candidates_index": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_candidates_scan": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_channel_status": [],
@@ -32,7 +33,6 @@ VALUES = {
     "qjr_due_in_channel": ["root.a", 10, "root.a.%"],
     "qjr_helper_indexes_present": [["queue_job_runner_pending_idx", "queue_job_runner_eta_idx"]],
     "qjr_jobs_by_uuid": [["00000000-0000-0000-0000-000000000000"]],
-    "qjr_lock_table": [],
     "qjr_odoo_connections_visible": ["odoo-{pid}"],
     "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10], ["root.sd"]],
     "qjr_pending_due_soon": [60],
@@ -41,7 +41,6 @@ VALUES = {
     "qjr_sweep_started_by_connection": [10, "odoo-{pid}"],
     "qjr_sweep_started_by_lock": [10],
     "qjr_sweep_started_by_locks": [10],
-    "qjr_upstream_runner": [],
     "qjr_web_base_url": [],
 }
 
