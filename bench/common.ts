@@ -91,7 +91,14 @@ export interface ChildResult {
   importedAt: number;
   tickStartAt: number;
   tickDoneAt: number;
-  ticks: { passes: number; claimed: number; dispatched: number; ok: boolean; errors: string[] }[];
+  ticks: {
+    passes: number;
+    claimed: number;
+    dispatched: number;
+    ok: boolean;
+    failing: string[];
+    errors: string[];
+  }[];
   cpuUserMs: number;
   cpuSystemMs: number;
   maxRssKb: number;
@@ -113,6 +120,8 @@ export interface RunnerChildOptions {
   windowSeconds: number;
   /** `ts`: the sources through Node's type stripping; `dist`: a tsc build (bench/dist). */
   entry?: 'ts' | 'dist';
+  /** QUEUE_JOB_TARGETS from this file (too long for one environment string). */
+  targetsFile?: string;
 }
 
 /** Starts `node bench/tick-child.ts`: one process running `ticks` concurrent tick() calls. */
@@ -127,6 +136,7 @@ export function spawnRunner(options: RunnerChildOptions): RunnerChild {
       String(options.windowSeconds),
       '--entry',
       options.entry ?? 'ts',
+      ...(options.targetsFile ? ['--targets-file', options.targetsFile] : []),
     ],
     {
       env: {

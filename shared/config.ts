@@ -54,6 +54,10 @@ export interface Config {
   keepaliveUrls: string[] | null;
   /** How often a bridge target's window passes (it cannot LISTEN). */
   bridgePollMs: number;
+  /** How many targets one tick serves at once. */
+  tickTargetConcurrency: number;
+  /** Most connections one tick opens to one database server (host:port), all its targets together. */
+  maxConnectionsPerServer: number;
 }
 
 /** Every environment variable the runner reads; `secret` ones must reach it through a secret store. */
@@ -76,6 +80,8 @@ export const SETTINGS = [
   { name: 'RUNNER_ALLOW_UNAUTHENTICATED', secret: false },
   { name: 'LOG_LEVEL', secret: false },
   { name: 'KEEPALIVE_URLS', secret: false },
+  { name: 'TICK_TARGET_CONCURRENCY', secret: false },
+  { name: 'MAX_CONNECTIONS_PER_SERVER', secret: false },
 ] as const;
 
 export type SettingName = (typeof SETTINGS)[number]['name'];
@@ -370,5 +376,14 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel: logLevel(env.LOG_LEVEL),
     keepaliveUrls: keepaliveUrls(env.KEEPALIVE_URLS),
     bridgePollMs: integer('BRIDGE_POLL_MS', env.BRIDGE_POLL_MS, 1000, 100, 60_000),
+    tickTargetConcurrency: integer('TICK_TARGET_CONCURRENCY', env.TICK_TARGET_CONCURRENCY, 32, 1, 1000),
+    // A target in a window may hold its pool (4, database.ts) and a LISTEN connection: 5 at least.
+    maxConnectionsPerServer: integer(
+      'MAX_CONNECTIONS_PER_SERVER',
+      env.MAX_CONNECTIONS_PER_SERVER,
+      50,
+      5,
+      100_000,
+    ),
   };
 }

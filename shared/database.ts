@@ -13,8 +13,11 @@ export interface Timeouts {
 
 export const defaultTimeouts: Timeouts = { lockTimeoutMs: 2000, statementTimeoutMs: 15_000 };
 
+/** Connections a target's pool may open; the tick counts a target at this (README, "Many databases"). */
+export const DEFAULT_POOL_MAX = 4;
+
 /** A small pool for one target; errors of idle clients (a killed backend) are absorbed, not fatal. */
-export function openPool(databaseUrl: string, max = 4): pg.Pool {
+export function openPool(databaseUrl: string, max = DEFAULT_POOL_MAX): pg.Pool {
   const pool = new pg.Pool({
     connectionString: databaseUrl,
     max,

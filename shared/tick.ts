@@ -1,9 +1,12 @@
 /**
- * A tick: every target served in parallel, each isolated (its own pool, dispatcher and errors), so one
- * broken database or Odoo never stalls the others. Overlapping ticks, duplicate Scheduler deliveries
+ * A tick: every target served, TICK_TARGET_CONCURRENCY at a time and within MAX_CONNECTIONS_PER_SERVER
+ * (fleet.ts), each isolated (its own pool, dispatcher and errors), so one broken database or Odoo never
+ * stalls the others. Overlapping ticks, duplicate Scheduler deliveries
  * and manual runs are harmless: the database rows decide who sends what.
  */
+import { runBounded } from './bounded.ts';
 import type { Config, Target } from './config.ts';
+import { connectionsPerTarget, fitsAtOnce, serverOf, windowsDroppedMessage } from './fleet.ts';
 import { selectTargets } from './input.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
@@ -14,6 +17,8 @@ export interface TickSummary {
   ok: boolean;
   windowSeconds: number;
   targets: TargetSummary[];
+  /** Most targets served at once (at most TICK_TARGET_CONCURRENCY). */
+  targetsAtOnce: number;
   /** Names of the targets that were not served. */
   failing: string[];
   durationMs: number;
@@ -45,10 +50,23 @@ async function serveTarget(
 
 export async function tick(config: Config, log: Logger, options: TickOptions = {}): Promise<TickSummary> {
   const started = Date.now();
-  const windowSeconds = options.windowSeconds ?? config.windowSeconds;
+  const requested = options.windowSeconds ?? config.windowSeconds;
   // An unknown name is a caller's mistake: UnknownTargetError, not a silently empty tick.
   const chosen = selectTargets(config, options.targets);
-  const settled = await Promise.allSettled(chosen.map((target) => serveTarget(target, config, log, options)));
+  // A window holds its slot and its connections throughout: all targets at once, or one pass each.
+  const windowed = requested === 0 || fitsAtOnce(chosen, config, connectionsPerTarget(requested));
+  const windowSeconds = windowed ? requested : 0;
+  if (!windowed)
+    log.warning(windowsDroppedMessage(chosen.length, config, requested), { event: 'windows_dropped' });
+  const perTarget = connectionsPerTarget(windowSeconds);
+  const { settled, peak } = await runBounded(
+    chosen.map((target) => ({
+      key: serverOf(target),
+      weight: perTarget,
+      run: () => serveTarget(target, config, log, { ...options, windowSeconds }),
+    })),
+    { concurrency: config.tickTargetConcurrency, perKey: config.maxConnectionsPerServer },
+  );
   const targets = settled.map((result, index): TargetSummary => {
     if (result.status === 'fulfilled') return result.value;
     const name = chosen[index]!.name;
@@ -61,6 +79,7 @@ export async function tick(config: Config, log: Logger, options: TickOptions = {
     ok: failing.length === 0,
     windowSeconds,
     targets,
+    targetsAtOnce: peak,
     failing,
     durationMs: Date.now() - started,
   };

@@ -30,7 +30,9 @@ locals {
   # Only the tick keeps listening for a window; dispatch, keepalive and status make a single pass (the
   # runner's default window is 0) and must answer quickly.
   tick_settings = {
-    TICK_WINDOW_SECONDS = tostring(var.tick_window_seconds)
+    TICK_WINDOW_SECONDS        = tostring(var.tick_window_seconds)
+    TICK_TARGET_CONCURRENCY    = var.tick_target_concurrency == null ? null : tostring(var.tick_target_concurrency)
+    MAX_CONNECTIONS_PER_SERVER = var.max_connections_per_server == null ? null : tostring(var.max_connections_per_server)
   }
 
   # Secret settings, and whether this deployment uses each. Their values (secrets.tf) are stored in Secret

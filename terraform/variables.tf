@@ -183,6 +183,28 @@ variable "tick_window_seconds" {
   }
 }
 
+variable "tick_target_concurrency" {
+  type        = number
+  description = "TICK_TARGET_CONCURRENCY: how many targets one tick serves at once. A tick gives windows only when all its targets fit at once (README.md, \"Many databases\"). null = the runner's default (32)."
+  default     = null
+
+  validation {
+    condition     = var.tick_target_concurrency == null ? true : var.tick_target_concurrency >= 1 && var.tick_target_concurrency <= 1000 && floor(var.tick_target_concurrency) == var.tick_target_concurrency
+    error_message = "tick_target_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "max_connections_per_server" {
+  type        = number
+  description = "MAX_CONNECTIONS_PER_SERVER: most connections one tick opens to one database server (host:port), all its targets together; a target counts as 4, 5 in a window. null = the runner's default (50)."
+  default     = null
+
+  validation {
+    condition     = var.max_connections_per_server == null ? true : var.max_connections_per_server >= 5 && var.max_connections_per_server <= 100000 && floor(var.max_connections_per_server) == var.max_connections_per_server
+    error_message = "max_connections_per_server must be a whole number from 5 to 100000 (a target in a window holds up to 5)."
+  }
+}
+
 variable "dispatch_timeout_ms" {
   type        = number
   description = "DISPATCH_TIMEOUT_MS: how long to wait for Odoo's response head. null = the runner's default (1000)."

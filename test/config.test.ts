@@ -36,6 +36,8 @@ describe('one target from the single variables', () => {
       runnerAuthToken: null,
       logLevel: 'info',
       keepaliveUrls: null,
+      tickTargetConcurrency: 32,
+      maxConnectionsPerServer: 50,
     });
   });
 
@@ -54,6 +56,8 @@ describe('one target from the single variables', () => {
       RUNNER_AUTH_TOKEN: 'token-123456',
       LOG_LEVEL: 'debug',
       KEEPALIVE_URLS: 'https://erp.example.com/web/health, https://staging.example.com/web/health',
+      TICK_TARGET_CONCURRENCY: '8',
+      MAX_CONNECTIONS_PER_SERVER: '20',
     });
     expect(config.targets[0]).toMatchObject({
       odooUrl: 'https://erp.example.com',
@@ -72,7 +76,16 @@ describe('one target from the single variables', () => {
       runnerAuthToken: 'token-123456',
       logLevel: 'debug',
       keepaliveUrls: ['https://erp.example.com/web/health', 'https://staging.example.com/web/health'],
+      tickTargetConcurrency: 8,
+      maxConnectionsPerServer: 20,
     });
+    // Below 5 a target in a window (pool of 4 + LISTEN) could never be served.
+    expect(() => loadConfig({ DATABASE_URL: url, MAX_CONNECTIONS_PER_SERVER: '4' })).toThrow(
+      /MAX_CONNECTIONS_PER_SERVER: must be between 5/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: url, TICK_TARGET_CONCURRENCY: '0' })).toThrow(
+      /TICK_TARGET_CONCURRENCY/,
+    );
   });
 
   it("treats upstream's leading root:0 as a paused target", () => {

@@ -97,6 +97,21 @@ describe('tick', () => {
     });
   });
 
+  it('serves only the targets named in ?targets= (one Scheduler job per group of a large fleet)', async () => {
+    await createJobs(db.pool, 1);
+    env({
+      QUEUE_JOB_TARGETS: JSON.stringify([
+        { name: 'good', databaseUrl: db.url },
+        { name: 'broken', databaseUrl: 'postgres://nobody@127.0.0.1:1/none', odooUrl: odoo.url },
+      ]),
+    });
+    const answer = await postJson(fns.url('tick', 'targets=good'), {});
+    expect(answer.status).toBe(200);
+    expect(answer.json.targets.map((t: { target: string }) => t.target)).toEqual(['good']);
+    expect((await postJson(fns.url('tick', 'targets=good,nope'), {})).status).toBe(404);
+    expect((await postJson(fns.url('tick', 'targets=,'), {})).status).toBe(400);
+  });
+
   it('two concurrent deliveries of one schedule (same X-CloudScheduler-ScheduleTime) send nothing twice', async () => {
     env({ TICK_WINDOW_SECONDS: '2', ODOO_QUEUE_JOB_CHANNELS: 'root:3' });
     odoo.configure({ durationMs: 40 });

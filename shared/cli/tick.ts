@@ -35,7 +35,7 @@ export const tickCommand: Command = {
   help: `Usage: queue-job-runner tick [--window S] [--target NAME ...] [--json]
 
 Sweeps dead jobs, claims runnable jobs under the channel rules and sends them to Odoo, for every
-configured target in parallel; with a window, keeps listening (LISTEN/NOTIFY, etas) for S seconds.
+configured target, TICK_TARGET_CONCURRENCY at a time; with a window, keeps listening (LISTEN/NOTIFY, etas) for S seconds.
 SIGINT/SIGTERM stops starting passes; in-flight dispatches settle before it exits.
 
 Options:
