@@ -11,6 +11,7 @@ import { InputError, UnknownChannelError, UnknownTargetError } from '../shared/i
 import { createLogger, type Logger } from '../shared/log.ts';
 import { errorMessage, redact, redactValue } from '../shared/redact.ts';
 import { registerStartupSecrets } from '../shared/secrets.ts';
+import { settingWarnings } from '../shared/warnings.ts';
 import { type AuthPolicy, authorize, authPolicy, describePolicy } from './auth.ts';
 
 /** The largest request body a function accepts; a dispatch request is a few hundred bytes. */
@@ -28,6 +29,10 @@ export function instanceConfig(): Config {
   const config = loadConfig(process.env);
   registerStartupSecrets(process.env, config);
   cached = config;
+  const log = logger(config, 'config');
+  for (const { setting, message } of settingWarnings(process.env)) {
+    log.warning(message, { event: 'setting_warning', setting });
+  }
   return config;
 }
 

@@ -76,6 +76,18 @@ describe('help and usage', () => {
     }
   });
 
+  it('warns at start about settings that read differently, naming them', async () => {
+    const run = await cli(['status', '--json'], { ...env, ODOO_QUEUE_JOB_CHANNELS: 'root.a:2,root:0' });
+    expect(run.code).toBe(0);
+    expect(run.logs).toContainEqual(
+      expect.objectContaining({
+        severity: 'WARNING',
+        event: 'setting_warning',
+        setting: 'ODOO_QUEUE_JOB_CHANNELS',
+      }),
+    );
+  });
+
   it('dispatch: an unknown uuid exits 1, a channel neither configured nor holding jobs exits 2', async () => {
     const missing = await cli(['dispatch', '--uuid', 'no-such-job'], env);
     expect(missing.code).toBe(1);

@@ -593,6 +593,14 @@ describe('configuration and auth', () => {
     expect(open).toEqual([expect.objectContaining({ severity: 'WARNING', policy: 'open' })]);
   });
 
+  it('warns once per instance when QUEUE_JOB_TARGETS and DATABASE_URL are both set', async () => {
+    env({ QUEUE_JOB_TARGETS: JSON.stringify([{ name: 'only', databaseUrl: db.url }]) });
+    expect((await call(fns.url('status'))).status).toBe(200);
+    expect((await call(fns.url('status'))).status).toBe(200);
+    const warnings = logEntries().filter((entry) => entry.event === 'setting_warning');
+    expect(warnings).toEqual([expect.objectContaining({ setting: 'DATABASE_URL', severity: 'WARNING' })]);
+  });
+
   it('checks the token before anything else, a broken configuration included', async () => {
     useEnv({ RUNNER_AUTH_TOKEN: 'runner-token-0123456789' });
     const answer = await call(fns.url('status'));

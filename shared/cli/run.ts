@@ -10,6 +10,7 @@ import { InputError, UnknownChannelError, UnknownTargetError } from '../input.ts
 import { createLogger } from '../log.ts';
 import { errorMessage, redact } from '../redact.ts';
 import { registerStartupSecrets } from '../secrets.ts';
+import { settingWarnings } from '../warnings.ts';
 import { type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type OptionValues, UsageError } from './command.ts';
 import { dispatchCommand } from './dispatch.ts';
 import { keepaliveCommand } from './keepalive.ts';
@@ -110,6 +111,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     write: (line) => io.stderr(`${line}\n`),
     fields: { command: command.name },
   });
+  for (const { setting, message } of settingWarnings(io.env)) {
+    log.warning(message, { event: 'setting_warning', setting });
+  }
 
   try {
     // The net under the reports (their errors are already redacted): nothing printed carries a secret.
