@@ -10,5 +10,6 @@
     "depends": ["queue_job"],
     "data": [],
     "installable": True,
+    "post_load": "post_load",
     "application": False,
 }

@@ -107,6 +107,10 @@ class QueueJobRunnerBridge(http.Controller):
     def run(self, **params):
         httprequest = request.httprequest
         configured = []
+        if not request.db:
+            # A server-wide module's route is also served without a database: no token can be checked
+            # (its hash lives in the database), so answer only that none was selected.
+            return _response(404, {"error": "database_not_selected"})
 
         def stored_hash():
             env = request.env(user=SUPERUSER_ID)

@@ -178,7 +178,7 @@ class ControllerTest(unittest.TestCase):
                 sys.modules[name] = module
 
     def call(self, method="POST", statements=(), token=support.TOKEN, stored=support.TOKEN_SHA256,
-             raw=None, content_type="application/json"):
+             raw=None, content_type="application/json", db="prod"):
         if raw is None:
             raw = support.json_bytes({"catalogue": self.catalogue.sha256, "statements": list(statements)})
         headers = {"Content-Length": str(len(raw))}
@@ -188,8 +188,8 @@ class ControllerTest(unittest.TestCase):
             headers["Content-Type"] = content_type
         self.log, self.cursors = [], []
         self.httprequest = FakeHTTPRequest(method, headers, raw)
-        RequestProxy.current = FakeRequest(self.httprequest, FakeEnv(stored, self.log, self.cursors), "prod")
-        response = self.main.QueueJobRunnerBridge().run(db="prod")
+        RequestProxy.current = FakeRequest(self.httprequest, FakeEnv(stored, self.log, self.cursors), db)
+        response = self.main.QueueJobRunnerBridge().run(db=db)
         self.assertEqual(response.headers["Content-Type"], "application/json; charset=utf-8")
         return response, support.json.loads(response.body.decode("utf-8"))
 
@@ -218,6 +218,14 @@ class ControllerTest(unittest.TestCase):
         self.assertIn("queue_job_runner_bridge.token_sha256 is not set", logs.output[0])
         response, _answer = self.call(content_type="text/plain")
         self.assertEqual(response.status, 415)
+        self.assertEqual(self.httprequest.reads, 0)
+        self.assertEqual(self.cursors, [])
+
+    def test_without_a_selected_database_it_says_so_and_reads_nothing(self):
+        # Server-wide (--load), the route is also served when Odoo selected no database: there is no
+        # stored hash to check a token against, so the answer says only that (JSON, not Odoo's 404 page).
+        response, answer = self.call(db=None, stored=None)
+        self.assertEqual((response.status, answer), (404, {"error": "database_not_selected"}))
         self.assertEqual(self.httprequest.reads, 0)
         self.assertEqual(self.cursors, [])
 
