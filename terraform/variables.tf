@@ -70,6 +70,11 @@ variable "build_service_account" {
   type        = string
   description = "Service account Cloud Build uses to build the functions, as projects/<project>/serviceAccounts/<email>. null = the project's default build account."
   default     = null
+
+  validation {
+    condition     = var.build_service_account == null ? true : can(regex("^projects/[^/]+/serviceAccounts/[^/@]+@[^/@]+\\.iam\\.gserviceaccount\\.com$", var.build_service_account)) || can(regex("^projects/[^/]+/serviceAccounts/[0-9]+-compute@developer\\.gserviceaccount\\.com$", var.build_service_account))
+    error_message = "build_service_account must be projects/<project>/serviceAccounts/<email>, e.g. projects/my-project/serviceAccounts/builder@my-project.iam.gserviceaccount.com (a bare email is refused by the API)."
+  }
 }
 
 # ----------------------------------------------------------------------------------------------------------
@@ -281,25 +286,30 @@ variable "tick_timeout_seconds" {
 
 variable "tick_cpu" {
   type        = string
-  description = "vCPU of the tick function. Below 1 vCPU Cloud Run requires concurrency 1 (which the module uses) and at most 512Mi unless 0.5 or more."
+  description = "vCPU of the tick function: 0.08 to 1 in steps of 0.001, or 1, 2, 4, 6 or 8. Below 1 vCPU Cloud Run requires concurrency 1 (which the module uses), at least 0.5 vCPU for more than 512Mi and 1 vCPU for more than 1Gi."
   default     = "0.333"
   nullable    = false
 
   validation {
-    condition     = can(tonumber(var.tick_cpu)) ? tonumber(var.tick_cpu) >= 0.08 && tonumber(var.tick_cpu) <= 8 : false
-    error_message = "tick_cpu must be a number of vCPUs between 0.08 and 8, as a string (\"0.333\", \"1\")."
+    condition     = can(tonumber(var.tick_cpu)) ? (tonumber(var.tick_cpu) >= 0.08 && tonumber(var.tick_cpu) < 1 && floor(tonumber(var.tick_cpu) * 1000) == tonumber(var.tick_cpu) * 1000) || contains([1, 2, 4, 6, 8], tonumber(var.tick_cpu)) : false
+    error_message = "tick_cpu must be a number of vCPUs as a string: 0.08 to 1 in steps of 0.001 (\"0.333\"), or 1, 2, 4, 6 or 8 (Cloud Run takes whole numbers above 1)."
   }
 }
 
 variable "tick_memory" {
   type        = string
-  description = "Memory of the tick function (Kubernetes quantity: 256Mi, 512Mi, 1Gi)."
+  description = "Memory of the tick function (Kubernetes quantity: 256Mi, 512Mi, 1Gi), 128Mi to 32Gi. Cloud Run needs at least 0.5 vCPU (tick_cpu) above 512Mi, 1 above 1Gi, 2 above 4Gi, 4 above 8Gi, 6 above 16Gi and 8 above 24Gi; 4 vCPU need at least 2Gi, 6 and 8 vCPU at least 4Gi."
   default     = "512Mi"
   nullable    = false
 
   validation {
     condition     = can(regex("^[0-9]+(Mi|Gi)$", var.tick_memory))
     error_message = "tick_memory must be a quantity in Mi or Gi, e.g. 512Mi."
+  }
+
+  validation {
+    condition     = !can(regex("^[0-9]+(Mi|Gi)$", var.tick_memory)) || (tonumber(regex("^[0-9]+", var.tick_memory)) * (endswith(var.tick_memory, "Gi") ? 1024 : 1) >= 128 && tonumber(regex("^[0-9]+", var.tick_memory)) * (endswith(var.tick_memory, "Gi") ? 1024 : 1) <= 32768)
+    error_message = "tick_memory must be between 128Mi and 32Gi (Cloud Run's limits)."
   }
 }
 
@@ -411,13 +421,21 @@ variable "uptime_check_period" {
 
 variable "uptime_check_regions" {
   type        = list(string)
-  description = "Checker regions of the uptime checks (at least 3 of USA, EUROPE, SOUTH_AMERICA, ASIA_PACIFIC, USA_OREGON, USA_IOWA, USA_VIRGINIA). Empty = all, which costs the most executions."
+  description = "Checker regions of the uptime checks: USA, EUROPE, SOUTH_AMERICA, ASIA_PACIFIC, USA_OREGON, USA_IOWA, USA_VIRGINIA. The API wants at least 3 checker locations, and USA is three (Oregon, Iowa, Virginia): [\"USA\"] alone is enough, [\"EUROPE\", \"USA_IOWA\"] is not. Empty = all, which costs the most executions."
   default     = []
   nullable    = false
 
   validation {
-    condition     = length(var.uptime_check_regions) == 0 || length(var.uptime_check_regions) >= 3
-    error_message = "uptime_check_regions must be empty (all regions) or list at least 3 regions."
+    condition     = alltrue([for region in var.uptime_check_regions : contains(["USA", "EUROPE", "SOUTH_AMERICA", "ASIA_PACIFIC", "USA_OREGON", "USA_IOWA", "USA_VIRGINIA"], region)])
+    error_message = "uptime_check_regions may hold only USA, EUROPE, SOUTH_AMERICA, ASIA_PACIFIC, USA_OREGON, USA_IOWA and USA_VIRGINIA."
+  }
+
+  validation {
+    # Locations as the API counts them: USA stands for its three.
+    condition = length(var.uptime_check_regions) == 0 || length(distinct(flatten([
+      for region in var.uptime_check_regions : region == "USA" ? ["USA_OREGON", "USA_IOWA", "USA_VIRGINIA"] : [region]
+    ]))) >= 3
+    error_message = "uptime_check_regions must be empty (all regions) or cover at least 3 checker locations (USA counts as 3: Oregon, Iowa, Virginia)."
   }
 }
 
