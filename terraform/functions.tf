@@ -5,11 +5,12 @@
 # their own instances, so max_instance_count is also the cap on the PostgreSQL connections each function can
 # hold at once (per target: one listening connection plus the claim pass).
 #
-# - tick: called every minute, busy for the whole window (55 s of 60), so it is what the bill is made of
+# - tick: called every minute (two scheduler jobs, each every two minutes), busy for the whole window (70 s
+#   of each minute's start, so two instances for 10 s of each minute), so it is what the bill is made of
 #   (README.md, cost). The work is I/O: LISTEN, short claim transactions, HTTP requests to Odoo; a third of a
 #   vCPU is plenty, and 512Mi (the most allowed below 0.5 vCPU) leaves room for many targets and dispatch
-#   bursts. Timeout 90 s > window 55 s: after the window the tick settles its dispatches and answers.
-#   3 instances: two ticks overlap at each minute boundary, plus one Scheduler retry.
+#   bursts. Timeout 100 s > window 70 s: after the window the tick settles its dispatches and answers.
+#   3 instances: the two tick jobs overlap a few seconds at each minute, plus one Scheduler retry.
 # - keepalive: a few HTTP GETs to /web/health and an answer; the smallest size, 60 s for a sleeping Odoo
 #   to wake up.
 # - dispatch: one claim pass for named jobs or a channel, on demand (operators, manual_runs); sized like the

@@ -5,7 +5,8 @@
 #   settings.tf    which runner setting is a plain value, a secret, or left unset
 #   secrets.tf     Secret Manager secrets for database URLs and passwords
 #   iam.tf         the runtime and scheduler service accounts, and their only grants
-#   scheduler.tf   Cloud Scheduler: the tick every minute, keepalive, cron-triggered manual runs
+#   scheduler.tf   Cloud Scheduler: two tick jobs (a window always open), keepalive, cron-triggered manual runs
+#   checks.tf      plan-time checks that tie inputs together (CPU against memory)
 #   monitoring.tf  uptime checks on Odoo's /web/health and optional alert policies
 #   network.tf     optional static egress (VPC connector + Cloud NAT with a reserved address)
 #   apis.tf        optional enabling of the APIs

@@ -1,6 +1,8 @@
 # Cloud Monitoring watches Odoo from outside: one uptime check on /web/health per target whose URL is known
 # (odoo_url, or each target's odoo_url; a target that relies on web.base.url has none). Besides alerting,
 # a check every minute keeps an idle Odoo's workers awake, next to the keepalive function.
+# Behind basic auth (odoo_queue_job_http_auth_user, or a target's http_auth_user) the check sends the same
+# credentials the runner sends: without them it would get 401 and the alert would fire forever.
 # With enable_alerts, two alert policies: Odoo's health check failing, and the scheduled functions
 # answering 5xx (the runner failed, or ran past its timeout).
 
@@ -9,11 +11,22 @@ locals {
     for target in var.targets : target.name => target.odoo_url if target.odoo_url != null
   } : (var.odoo_url == null ? {} : { default = var.odoo_url })
 
+  # Basic-auth user per checked target: its own, else the single-target variables' (as the runner does).
+  odoo_auth_users = local.multi_target ? {
+    for target in var.targets : target.name => (target.http_auth_user != null ? target.http_auth_user : var.odoo_queue_job_http_auth_user)
+  } : { default = var.odoo_queue_job_http_auth_user }
+  odoo_auth_passwords = local.multi_target ? {
+    for target in var.targets : target.name => (
+      target.http_auth_user != null ? try(var.target_secrets[target.name].http_auth_password, "") : var.odoo_queue_job_http_auth_password
+    )
+  } : { default = var.odoo_queue_job_http_auth_password }
+
   health_checks = {
     for name, url in local.odoo_urls : name => {
-      use_ssl = startswith(lower(url), "https://")
-      host    = regex("^[A-Za-z]+://([^/:?#]+)", url)[0]
-      port    = try(tonumber(regex("^[A-Za-z]+://[^/:?#]+:([0-9]+)", url)[0]), startswith(lower(url), "https://") ? 443 : 80)
+      auth_user = lookup(local.odoo_auth_users, name, null)
+      use_ssl   = startswith(lower(url), "https://")
+      host      = regex("^[A-Za-z]+://([^/:?#]+)", url)[0]
+      port      = try(tonumber(regex("^[A-Za-z]+://[^/:?#]+:([0-9]+)", url)[0]), startswith(lower(url), "https://") ? 443 : 80)
       # Odoo served under a path prefix keeps it: https://host/odoo -> /odoo/web/health.
       path = "${trimsuffix(try(regex("^[A-Za-z]+://[^/?#]+(/[^?#]*)", url)[0], ""), "/")}/web/health"
     }
@@ -35,6 +48,14 @@ resource "google_monitoring_uptime_check_config" "odoo_health" {
     port           = each.value.port
     use_ssl        = each.value.use_ssl
     validate_ssl   = each.value.use_ssl
+
+    dynamic "auth_info" {
+      for_each = each.value.auth_user == null ? [] : [each.value.auth_user]
+      content {
+        username = auth_info.value
+        password = coalesce(local.odoo_auth_passwords[each.key], "")
+      }
+    }
   }
 
   monitored_resource {

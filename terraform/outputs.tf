@@ -24,9 +24,9 @@ output "static_egress_ip" {
 }
 
 output "scheduler_jobs" {
-  description = "Names of the Cloud Scheduler jobs (tick, keepalive, run-<name>), for gcloud scheduler jobs run."
+  description = "Names of the Cloud Scheduler jobs (tick-even, tick-odd, keepalive, run-<name>), for gcloud scheduler jobs run."
   value = merge(
-    { tick = google_cloud_scheduler_job.tick.name },
+    { for key, job in google_cloud_scheduler_job.tick : "tick-${key}" => job.name },
     { for job in google_cloud_scheduler_job.keepalive : "keepalive" => job.name },
     { for key, job in google_cloud_scheduler_job.manual_run : "run-${key}" => job.name },
   )

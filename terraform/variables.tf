@@ -178,13 +178,13 @@ variable "odoo_queue_job_http_auth_password" {
 
 variable "tick_window_seconds" {
   type        = number
-  description = "TICK_WINDOW_SECONDS: how long each tick keeps listening after its first pass. The tick runs every minute, so 55 gives continuous coverage with a short overlap; 0 = one pass a minute (pickup latency up to a minute, almost no cost)."
-  default     = 55
+  description = "TICK_WINDOW_SECONDS: how long each tick keeps listening after its first pass. Two tick jobs run, each every two minutes, one minute apart (scheduler.tf): a window over 60 s overlaps the other job's next window, so one is always open; 70 leaves 10 s for the next invocation to start. 0 = one pass a minute (pickup latency up to a minute, almost no cost)."
+  default     = 70
   nullable    = false
 
   validation {
-    condition     = var.tick_window_seconds >= 0 && var.tick_window_seconds <= 59 && floor(var.tick_window_seconds) == var.tick_window_seconds
-    error_message = "tick_window_seconds must be a whole number from 0 to 59: the tick starts every minute, a longer window only runs two ticks side by side."
+    condition     = var.tick_window_seconds >= 0 && var.tick_window_seconds <= 110 && floor(var.tick_window_seconds) == var.tick_window_seconds
+    error_message = "tick_window_seconds must be a whole number from 0 to 110: each tick job starts every two minutes and must be done (window, then settling) before its next start."
   }
 }
 
@@ -273,14 +273,14 @@ variable "keepalive_urls" {
 
 variable "tick_timeout_seconds" {
   type        = number
-  description = "Timeout of the tick function, and deadline of its scheduler job. Must exceed tick_window_seconds: after the window the tick settles its dispatches and answers."
-  default     = 90
+  description = "Timeout of the tick function; its scheduler jobs wait 30 s longer. Must exceed tick_window_seconds: after the window the tick settles its dispatches and answers."
+  default     = 100
   nullable    = false
 
   validation {
-    # Cloud Scheduler's attempt deadline for HTTP targets is 15 s to 30 min, and it equals this timeout.
-    condition     = var.tick_timeout_seconds >= 15 && var.tick_timeout_seconds <= 1800 && floor(var.tick_timeout_seconds) == var.tick_timeout_seconds
-    error_message = "tick_timeout_seconds must be a whole number from 15 to 1800 (Cloud Scheduler's attempt deadline range)."
+    # Cloud Scheduler's attempt deadline for HTTP targets is 15 s to 30 min; it is this timeout + 30 s.
+    condition     = var.tick_timeout_seconds >= 15 && var.tick_timeout_seconds <= 1770 && floor(var.tick_timeout_seconds) == var.tick_timeout_seconds
+    error_message = "tick_timeout_seconds must be a whole number from 15 to 1770 (Cloud Scheduler's attempt deadline, this + 30 s, is at most 30 min)."
   }
 }
 
@@ -321,7 +321,7 @@ variable "tick_max_instances" {
 
   validation {
     condition     = var.tick_max_instances >= 2 && var.tick_max_instances <= 20 && floor(var.tick_max_instances) == var.tick_max_instances
-    error_message = "tick_max_instances must be a whole number from 2 (two ticks overlap at each minute) to 20."
+    error_message = "tick_max_instances must be a whole number from 2 (the two tick jobs overlap a few seconds each minute) to 20."
   }
 }
 

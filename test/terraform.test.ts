@@ -159,6 +159,12 @@ function evaluate(value: unknown, scope: Scope, depth = 0): unknown {
     const expression = value.slice(2, -1).trim();
     if (new RegExp(`^${REFERENCE}$`).test(expression))
       return evaluate(lookup(expression, scope), scope, depth + 1);
+    const sum = new RegExp(`^(${REFERENCE}|\\d+)\\s*\\+\\s*(${REFERENCE}|\\d+)$`).exec(expression);
+    if (sum) {
+      const term = (text: string) =>
+        /^\d+$/.test(text) ? Number(text) : Number(evaluate(lookup(text, scope), scope, depth + 1));
+      return term(sum[1]!) + term(sum[2]!);
+    }
     const conversion = new RegExp(`^(tostring|tonumber)\\((${REFERENCE})\\)$`).exec(expression);
     if (conversion) {
       const inner = evaluate(lookup(conversion[2]!, scope), scope, depth + 1);
@@ -170,7 +176,9 @@ function evaluate(value: unknown, scope: Scope, depth = 0): unknown {
   const text = value.replace(/\$\{([^{}]*)\}/g, (whole, expression: string) => {
     const inner = new RegExp(`^${REFERENCE}$`).test(expression.trim())
       ? evaluate(lookup(expression.trim(), scope), scope, depth + 1)
-      : undefined;
+      : /\+/.test(expression)
+        ? evaluate(`\${${expression}}`, scope, depth + 1)
+        : undefined;
     if (typeof inner === 'string' || typeof inner === 'number') return String(inner);
     resolved = false;
     return whole;
@@ -539,8 +547,8 @@ describe('terraform/', () => {
     }
   });
 
-  it('keeps the tick timeout above its window and every scheduler deadline at least the window', () => {
-    expect(root().variable.tick_window_seconds?.default).toBe(55);
+  it('keeps the tick timeout above its window and every scheduler deadline above its function timeout', () => {
+    expect(root().variable.tick_window_seconds?.default).toBe(70);
     const [tickFunction] = Object.values(functions());
     const scopes = instances(tickFunction!, root());
     const tick = scopes.find((scope) => scope.each?.key === 'tick')!;
@@ -549,7 +557,7 @@ describe('terraform/', () => {
       .map((reference) => evaluate(lookup(reference, tick), tick))
       .find((value) => isObject(value) && 'TICK_WINDOW_SECONDS' in value) as Hcl;
     const window = Number(evaluate(settings.TICK_WINDOW_SECONDS, tick));
-    expect(window).toBe(55);
+    expect(window).toBe(70);
 
     const timeouts = Object.fromEntries(
       scopes.map((scope) => [
@@ -561,16 +569,52 @@ describe('terraform/', () => {
     expect(timeouts.tick as number).toBeGreaterThan(window);
 
     for (const [name, job] of Object.entries(schedulerJobs())) {
-      const deadline = seconds(evaluate(job.attempt_deadline, { module: root() }));
+      const scope = instances(job, root())[0] ?? { module: root() };
+      const deadline = seconds(evaluate(job.attempt_deadline, scope));
       expect(deadline, `${name}: attempt_deadline`).toBeGreaterThanOrEqual(window);
       expect(deadline, `${name}: Cloud Scheduler allows 15 s to 30 min`).toBeGreaterThanOrEqual(15);
       expect(deadline, `${name}: Cloud Scheduler allows 15 s to 30 min`).toBeLessThanOrEqual(1800);
       // Scheduler waits for the function's real answer: the tick answers after its window.
       const called = /runner\["([a-z]+)"\]/.exec(String(first(job.http_target).uri))?.[1];
+      // With a margin: a deadline equal to the timeout gives up as the function answers, and retries it.
       expect(deadline, `${name}: attempt_deadline vs timeout of ${called}`).toBeGreaterThanOrEqual(
-        timeouts[called!] as number,
+        (timeouts[called!] as number) + 10,
       );
     }
+  });
+
+  it('leaves no minute without an open window: two tick jobs, every two minutes, one minute apart', () => {
+    // Cloud Scheduler never runs two executions of one job at once, so one job's windows cannot overlap.
+    const tick = schedulerJobs().tick!;
+    const jobs = instances(tick, root());
+    expect(jobs.map((job) => job.each?.key).sort()).toEqual(['even', 'odd']);
+    const minutes = (cron: string) => {
+      const [field] = cron.split(' ');
+      const match = /^(\d+)-(\d+)\/(\d+)$/.exec(field!);
+      expect(match, `${cron}: minute field a-b/step`).not.toBeNull();
+      const [, from, to, step] = match!.map(Number);
+      return Array.from({ length: Math.floor((to! - from!) / step!) + 1 }, (_, i) => from! + i * step!);
+    };
+    const starts = jobs.flatMap((job) => minutes(String(job.each!.value))).sort((a, b) => a - b);
+    expect(starts).toEqual(Array.from({ length: 60 }, (_, i) => i));
+    // Each job's window outlasts the minute until the other job starts, by enough for a cold start.
+    const window = Number(root().variable.tick_window_seconds?.default);
+    expect(window).toBeGreaterThanOrEqual(65);
+    expect(window).toBeLessThanOrEqual(110);
+  });
+
+  it('sends the runner’s basic-auth credentials with the uptime check (else 401 and an alert forever)', () => {
+    const check = root().resource.google_monitoring_uptime_check_config?.odoo_health;
+    const http = first(check?.http_check);
+    const auth = first((http.dynamic as Hcl | undefined)?.auth_info);
+    expect(auth, 'http_check: dynamic auth_info').toBeDefined();
+    expect(String(auth.for_each)).toMatch(/each\.value\.auth_user/);
+    const content = first(auth.content);
+    expect(content.username).toBe(hcl('auth_info.value'));
+    expect(String(content.password)).toMatch(/local\.odoo_auth_passwords\[each\.key\]/);
+    // Users come from the same variables the runner's credentials do.
+    expect(String(root().locals.odoo_auth_users)).toMatch(/var\.odoo_queue_job_http_auth_user/);
+    expect(String(root().locals.odoo_auth_passwords)).toMatch(/http_auth_password/);
   });
 
   // Read by Node.js and the functions framework, not by the runner's configuration.
