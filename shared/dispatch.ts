@@ -6,6 +6,7 @@
 import { Pool } from 'undici';
 import type { ClaimedJob } from './claim.ts';
 import type { HttpAuth } from './config.ts';
+import { PROBE_UUID } from './liveness.ts';
 import {
   classifyError,
   classifyStatus,
@@ -72,6 +73,15 @@ export class Dispatcher {
     } catch (error) {
       return classifyError(error);
     }
+  }
+
+  /**
+   * Makes Odoo open a connection to the database: a runjob request for a job that cannot exist, which
+   * Odoo answers 200 after its controller's SELECT, changing nothing (`liveness.ts`). `/web/health`
+   * would not do: it never opens a database.
+   */
+  probe(): Promise<Outcome> {
+    return this.send(PROBE_UUID);
   }
 
   /** A cheap GET that wakes a sleeping Odoo (Odoo.sh starts workers on traffic); result ignored. */

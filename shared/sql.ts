@@ -374,6 +374,22 @@ RETURNING queue_job.id, queue_job.uuid, queue_job.channel, queue_job.state`,
 export const sweepStartedByConnection = sweepStarted('qjr_sweep_started_by_connection', deadByConnection);
 
 /**
+ * Started jobs waiting for the connection signal: older than the grace ($1) with a worker pid, counted
+ * only while no connection is visible under Odoo's pattern ($2), else 0. They hold capacity and no
+ * sweep can judge them: after a PostgreSQL restart, an Odoo that serves only job requests holds no
+ * connection until it gets a request, and none comes while they fill the capacity. The runner then
+ * asks Odoo to open one (`liveness.ts`) and, failing that, warns.
+ */
+export const startedUnjudged = statement(
+  'qjr_started_unjudged',
+  `
+SELECT CASE WHEN ${odooVisible('$2')} THEN 0 ELSE (
+  SELECT count(*) FROM queue_job j WHERE j.state = 'started' AND j.worker_pid IS NOT NULL
+    AND j.date_started < (now() AT TIME ZONE 'utc') - make_interval(secs => $1)
+) END::int AS n`,
+);
+
+/**
  * Which started jobs are dead with upstream's lock table: a live worker holds its lock row FOR NO KEY
  * UPDATE for the whole job; a row we can lock (or a missing row) means the worker is gone.
  * `queue_job_lock(queue_job_id)` is the final form, `queue_job_locks(id)` an earlier iteration.

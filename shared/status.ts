@@ -2,6 +2,8 @@
  * Status of each target, read-only: per configured channel, jobs by state, running vs capacity, the
  * oldest due pending job's age, the next eta and the dead-job candidates the sweep would act on; per
  * target, whether upstream's runner holds the database and which liveness signal `started` jobs have.
+ * It writes nothing. When started jobs wait for a signal that is not visible, it asks Odoo to connect
+ * (one runjob GET for no job, as the tick does; `liveness.ts`) and says what is wrong if that fails.
  *
  * Every raw channel found in the table is counted under its nearest configured channel (as the planner
  * governs it), so the channels' job counts add up to the target's; `running` is the channel's whole
@@ -11,11 +13,12 @@ import { assess, type ChangingModule, probe, type RunnerSession } from './capabi
 import { type ChannelConfig, type ChannelTree, normalizeChannel } from './channels.ts';
 import { type Config, describeReach, type Target } from './config.ts';
 import { selectTargets } from './input.ts';
+import { unjudgedWarning } from './liveness.ts';
 import type { Logger } from './log.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
 import { type Liveness, liveness } from './sweep.ts';
-import { helperIndexesPresent, openTarget } from './target.ts';
+import { helperIndexesPresent, openDispatcher, openTarget } from './target.ts';
 import { query, type Transport } from './transport.ts';
 
 /** The states status counts, in the order they are shown. */
@@ -81,9 +84,14 @@ export interface TargetStatus {
   deadCandidates: {
     enqueued: number;
     started: number;
-    /** Started jobs no signal can judge (liveness none): reported, never touched. */
+    /**
+     * Started jobs past the grace that no signal can judge (liveness none, even after Odoo was asked
+     * to connect): they hold capacity; reported, never touched.
+     */
     unjudged: number;
   };
+  /** What needs attention: started jobs no signal can judge, and why (which setting to check). */
+  warnings: string[];
   /** The database clock when read, ISO 8601. */
   at: string | null;
   durationMs: number;
@@ -140,6 +148,7 @@ function emptyTarget(target: Target): TargetStatus {
     helperIndexes: null,
     channels: [],
     deadCandidates: { enqueued: 0, started: 0, unjudged: 0 },
+    warnings: [],
     at: null,
     durationMs: 0,
   };
@@ -167,6 +176,16 @@ async function deadStarted(
     return (rows ?? []) as unknown as CountRow[];
   }
   return [];
+}
+
+/** Started jobs waiting for a signal (none in force): what the sweep leaves alone. */
+async function unjudgedStarted(transport: Transport, config: Config, signal: Liveness): Promise<number> {
+  if (signal !== 'none') return 0;
+  const rows = await query<{ n: number }>(transport, sql.startedUnjudged, [
+    config.startedGraceSeconds,
+    config.pgAppName,
+  ]);
+  return Number(rows[0]?.n ?? 0);
 }
 
 function channelsOf(tree: ChannelTree): Map<string, ChannelStatus> {
@@ -223,7 +242,24 @@ async function targetStatus(target: Target, config: Config, log: Logger): Promis
       helperIndexesPresent(transport),
     ]);
     const { lockTable } = caps;
-    const signal = await liveness(transport, config.pgAppName, lockTable);
+    let signal = await liveness(transport, config.pgAppName, lockTable);
+    let unjudged = await unjudgedStarted(transport, config, signal);
+    if (unjudged > 0) {
+      // As the tick does: an Odoo holding no connection is asked to open one, then judged again.
+      const dispatcher = await openDispatcher(runtime, config);
+      try {
+        const answer = await dispatcher.probe();
+        signal = await liveness(transport, config.pgAppName, lockTable);
+        unjudged = await unjudgedStarted(transport, config, signal);
+        if (unjudged > 0) {
+          status.warnings.push(
+            unjudgedWarning(unjudged, config.pgAppName, answer, dispatcher.endpoint.db, runtime.settings),
+          );
+        }
+      } finally {
+        await dispatcher.close();
+      }
+    }
     const started_ = await deadStarted(transport, config, signal, lockTable);
     const now = clock[0]!.now;
     const verdict = assess(caps);
@@ -247,9 +283,7 @@ async function targetStatus(target: Target, config: Config, log: Logger): Promis
     status.channels = aggregate(tree, now, rows, enqueued, started_);
     status.deadCandidates.enqueued = enqueued.reduce((n, row) => n + row.n, 0);
     status.deadCandidates.started = started_.reduce((n, row) => n + row.n, 0);
-    if (signal === 'none') {
-      status.deadCandidates.unjudged = rows.filter((r) => r.state === 'started').reduce((n, r) => n + r.n, 0);
-    }
+    status.deadCandidates.unjudged = unjudged;
   } catch (error) {
     status.ok = false;
     status.error = `status failed: ${errorMessage(error)}`;

@@ -5,7 +5,8 @@
  * - started jobs are requeued (retry + 1) or failed (JobFoundDead, retries exhausted) ONLY when a
  *   liveness signal says their worker is gone: upstream's lock table when the module has one, else
  *   the absence of Odoo's `odoo-<pid>` connection for the job's worker_pid. With no usable signal,
- *   started jobs are left alone and reported by `status`.
+ *   started jobs are left alone, counted as `unjudged`, and the window asks Odoo to connect
+ *   (`liveness.ts`) before it judges again.
  */
 import * as sql from './sql.ts';
 import { query, type Transport } from './transport.ts';
@@ -32,6 +33,8 @@ export interface SweptJob {
 export interface SweepResult {
   jobs: SweptJob[];
   liveness: Liveness;
+  /** Started jobs past the grace that no signal could judge (liveness none): left alone, holding capacity. */
+  unjudged: number;
 }
 
 type SweptRow = { uuid: string; channel: string | null; state?: 'pending' | 'failed' };
@@ -44,6 +47,7 @@ export async function sweep(
 ): Promise<SweepResult> {
   const enqueued = { statement: sql.sweepEnqueued, values: [options.enqueuedTimeoutSeconds] };
   let liveness: Liveness = 'lock_table';
+  let unjudged = 0;
   let results: SweptRow[][];
   if (lockTable) {
     const started = lockTable === 'queue_job_locks' ? sql.sweepStartedByLocks : sql.sweepStartedByLock;
@@ -54,13 +58,17 @@ export async function sweep(
     results = [lost as SweptRow[], dead as SweptRow[]];
   } else {
     // The connection signal is only trusted while Odoo's connections are visible at all: the sweep
-    // statement checks that itself, and `visible` says which signal was in force.
-    const [lost, visible, dead] = await transport.run([
+    // statement checks that itself, `visible` says which signal was in force, and `waiting` counts
+    // the started jobs left unjudged for want of it.
+    const grace = options.graceSeconds;
+    const [lost, visible, dead, waiting] = await transport.run([
       enqueued,
       { statement: sql.odooConnectionsVisible, values: [options.pgAppName] },
-      { statement: sql.sweepStartedByConnection, values: [options.graceSeconds, options.pgAppName] },
+      { statement: sql.sweepStartedByConnection, values: [grace, options.pgAppName] },
+      { statement: sql.startedUnjudged, values: [grace, options.pgAppName] },
     ]);
     liveness = visible![0]?.visible ? 'connections' : 'none';
+    unjudged = Number(waiting![0]?.n ?? 0);
     results = [lost as SweptRow[], dead as SweptRow[]];
   }
   const jobs: SweptJob[] = [];
@@ -68,7 +76,7 @@ export async function sweep(
     jobs.push({ uuid: row.uuid, channel: row.channel, state: 'pending', from: 'enqueued' });
   for (const row of results[1]!)
     jobs.push({ uuid: row.uuid, channel: row.channel, state: row.state ?? 'pending', from: 'started' });
-  return { jobs, liveness };
+  return { jobs, liveness, unjudged };
 }
 
 /** Which liveness signal this database offers (status). */

@@ -21,6 +21,8 @@ export interface TickSummary {
   targetsAtOnce: number;
   /** Names of the targets that were not served. */
   failing: string[];
+  /** Served targets that need attention (started jobs no signal can judge), one entry per warning. */
+  warnings: { target: string; warning: string }[];
   durationMs: number;
 }
 
@@ -75,18 +77,21 @@ export async function tick(config: Config, log: Logger, options: TickOptions = {
     return { ...emptySummary(name, false), ok: false, errors: [message] };
   });
   const failing = targets.filter((t) => !t.ok).map((t) => t.target);
+  const warnings = targets.flatMap((t) => t.warnings.map((warning) => ({ target: t.target, warning })));
   const summary: TickSummary = {
     ok: failing.length === 0,
     windowSeconds,
     targets,
     targetsAtOnce: peak,
     failing,
+    warnings,
     durationMs: Date.now() - started,
   };
   log.info('tick done', {
     event: 'tick',
     ok: summary.ok,
     failing,
+    warnings: warnings.length,
     claimed: targets.reduce((n, t) => n + t.claimed, 0),
     dispatched: targets.reduce((n, t) => n + t.dispatched, 0),
     durationMs: summary.durationMs,

@@ -12,9 +12,10 @@ import { claimPass, PASS_LIMIT, type ThrottleMemory } from './claim.ts';
 import type { Config } from './config.ts';
 import { isLockTimeout } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
+import { PROBE_EVERY_MS, unjudgedWarning } from './liveness.ts';
 import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
-import { sweep } from './sweep.ts';
+import { type SweepOptions, type SweepResult, sweep } from './sweep.ts';
 import { helperIndexesPresent, openDispatcher, type TargetRuntime } from './target.ts';
 import { pause, type Waker } from './transport.ts';
 
@@ -41,6 +42,13 @@ export interface TargetSummary {
   /** Claims whose plan another runner overtook, planned again (concurrent ticks, the bridge). */
   replans: number;
   liveness: string | null;
+  /**
+   * Started jobs past the grace that no liveness signal could judge at the tick's last sweep, even
+   * after Odoo was asked to connect: they hold capacity and are left alone (a warning says why).
+   */
+  unjudged: number;
+  /** Served, but not well: something an operator must fix (started jobs that cannot be judged). */
+  warnings: string[];
   errors: string[];
   durationMs: number;
 }
@@ -83,6 +91,8 @@ export function emptySummary(name: string, paused: boolean): TargetSummary {
     swept: { enqueued: 0, started: 0, failed: 0 },
     replans: 0,
     liveness: null,
+    unjudged: 0,
+    warnings: [],
     errors: [],
     durationMs: 0,
   };
@@ -125,6 +135,9 @@ class TargetWindow {
   private backoff = 0;
   private backoffUntil = 0;
   private lastSweep = 0;
+  private lastProbe = Number.NEGATIVE_INFINITY;
+  private probeAnswer: Outcome | null = null;
+  private readonly warned = new Set<string>();
   private lastUpstreamCheck = 0;
   private lastListen = 0;
   private slowPassReported = false;
@@ -173,6 +186,7 @@ class TargetWindow {
     }
     const summary = this.summary;
     summary.errors = [...this.errors];
+    if (summary.unjudged > 0) summary.warnings = [this.unjudgedMessage(summary.unjudged)];
     // Served means the target ended healthy: its last pass worked and Odoo took its last batch.
     summary.ok = this.healthy && !this.passFailed && summary.refused === null && !this.stuck;
     summary.durationMs = Date.now() - this.started;
@@ -266,20 +280,38 @@ class TargetWindow {
   private async sweepIfDue(): Promise<void> {
     if (Date.now() - this.lastSweep < SWEEP_EVERY_MS) return;
     this.lastSweep = Date.now();
-    const { transport, log } = this.runtime;
+    const { transport } = this.runtime;
     if (!this.detected) {
       this.indexed = await helperIndexesPresent(transport);
       this.detected = true;
     }
-    const swept = await sweep(
-      transport,
-      {
-        enqueuedTimeoutSeconds: this.config.enqueuedTimeoutSeconds,
-        pgAppName: this.config.pgAppName,
-        graceSeconds: this.config.startedGraceSeconds,
-      },
-      this.capabilities?.lockTable ?? null,
-    );
+    const options: SweepOptions = {
+      enqueuedTimeoutSeconds: this.config.enqueuedTimeoutSeconds,
+      pgAppName: this.config.pgAppName,
+      graceSeconds: this.config.startedGraceSeconds,
+    };
+    let swept = await sweep(transport, options, this.capabilities?.lockTable ?? null);
+    this.record(swept);
+    if (swept.unjudged > 0 && Date.now() - this.lastProbe >= PROBE_EVERY_MS) {
+      // Dead started jobs may fill the capacity of an Odoo that holds no connection: nothing would be
+      // dispatched, so Odoo would never open one. Make it open one, and judge again in this pass.
+      this.lastProbe = Date.now();
+      this.dispatcher ??= await openDispatcher(this.runtime, this.config);
+      this.probeAnswer = await this.dispatcher.probe();
+      this.runtime.log.info('asked Odoo to connect to the database, to judge started jobs', {
+        event: 'liveness_probe',
+        unjudged: swept.unjudged,
+        probe: this.probeAnswer.kind,
+      });
+      swept = await sweep(transport, options, this.capabilities?.lockTable ?? null);
+      this.record(swept);
+    }
+    this.summary.unjudged = swept.unjudged;
+    if (swept.unjudged > 0) this.warn(this.unjudgedMessage(swept.unjudged), { unjudged: swept.unjudged });
+  }
+
+  private record(swept: SweepResult): void {
+    const { log } = this.runtime;
     this.summary.liveness = swept.liveness;
     for (const job of swept.jobs) {
       if (job.from === 'enqueued') this.summary.swept.enqueued += 1;
@@ -291,6 +323,24 @@ class TargetWindow {
           : `dead started job ${job.state === 'failed' ? 'failed (JobFoundDead)' : 'requeued'}`;
       log.warning(what, { uuid: job.uuid, channel: job.channel, event: 'sweep' });
     }
+  }
+
+  private unjudgedMessage(count: number): string {
+    return unjudgedWarning(
+      count,
+      this.config.pgAppName,
+      this.probeAnswer,
+      this.dispatcher?.endpoint.db ?? null,
+      this.runtime.settings,
+    );
+  }
+
+  /** Logged once per window and kind: the summary carries the last word (`run`). */
+  private warn(message: string, fields: Record<string, unknown>): void {
+    const kind = this.probeAnswer?.kind ?? 'none';
+    if (this.warned.has(kind)) return;
+    this.warned.add(kind);
+    this.runtime.log.warning(message, { event: 'unjudged_started', probe: kind, ...fields });
   }
 
   private hintIfSlow(ms: number): void {

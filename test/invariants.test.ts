@@ -137,6 +137,9 @@ describe.each(SERIES)('queue_job %s', (series) => {
       const uuids = await createJobs(fixture.db.pool, 600, { channel: spread, priority: [10, 5, 20] });
       fixture.odoo.configure({ durationMs: (job) => 2 + (job.id % 5) });
       const monitor = capacityMonitor(fixture.db.pool, channels);
+      // Earlier tests of this stand-in may have asked it for a job that does not exist (the runner does
+      // so to make Odoo connect when started jobs cannot be judged): count this test's requests only.
+      const notTakenBefore = fixture.odoo.notTakenCount();
       // Nothing crashes here: a grace as long as upstream's keeps a worker that the loaded machine
       // pauses between committing `started` and locking its lock row (18.0+) from being judged dead.
       const config = testConfig({
@@ -170,7 +173,7 @@ describe.each(SERIES)('queue_job %s', (series) => {
       expect(uuids).toHaveLength(750);
       // Never twice: every job taken by Odoo exactly once, and no request ever found a job not enqueued.
       expect(uuids.filter((uuid) => fixture.odoo.takenCount(uuid) !== 1)).toEqual([]);
-      expect(fixture.odoo.notTakenCount()).toBe(0);
+      expect(fixture.odoo.notTakenCount()).toBe(notTakenBefore);
       // Capacity: neither the rows nor Odoo ever saw more than each channel allows.
       for (const [name, capacity] of [
         ['root', 12],
@@ -318,9 +321,13 @@ describe.each(SERIES)('queue_job %s', (series) => {
         pgAppName: 'elsewhere-{pid}',
       };
       if (!hasLockTable(fixture.odoo.series)) {
-        // No lock table and no connection under the pattern: no signal, so the job is left alone.
+        // No lock table and no connection under the pattern: no signal, so the job is left alone, even
+        // after Odoo was asked to connect (it did, under its own name), and the tick says why.
         const summary = await tick(config, silentLogger);
         expect(summary.targets[0]?.liveness).toBe('none');
+        expect(summary.targets[0]?.warnings).toEqual([
+          expect.stringMatching(/ODOO_PGAPPNAME 'elsewhere-\{pid\}'/),
+        ]);
         expect((await jobStates(fixture.db.pool, [job.uuid]))[job.uuid]).toBe('started');
         return;
       }

@@ -129,6 +129,45 @@ describe('/web/health', () => {
   });
 });
 
+describe('database connections, as Odoo opens them', () => {
+  it('connects as odoo-<pid> only when serving a request for a database: not at start, not for /web/health', async () => {
+    const other = await createDatabase(inject('adminDatabaseUrl'));
+    const fresh = await startOdoo({ databases: { [other.name]: other.url }, workers: 1 });
+    const named = async (pattern: string) =>
+      (
+        await other.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE $1`,
+          [pattern],
+        )
+      ).rows[0]!.n;
+    try {
+      expect(await named('odoo-%')).toBe(0);
+      expect((await get(`${fresh.url}/web/health`)).status).toBe(200);
+      expect(await named('odoo-%')).toBe(0);
+      // A job that does not exist: the controller's SELECT runs in that database, finds nothing, 200.
+      expect((await get(fresh.runjobUrl(other.name, 'no-such-job'))).status).toBe(200);
+      expect(fresh.requests.at(-1)).toMatchObject({ taken: false, status: 200 });
+      expect(await named(`odoo-${fresh.workerPids()[0]}`)).toBe(1);
+    } finally {
+      await fresh.close();
+    }
+    // Odoo's ODOO_PGAPPNAME renames its connections: the stand-in's applicationName plays it.
+    const renamed = await startOdoo({
+      databases: { [other.name]: other.url },
+      workers: 1,
+      applicationName: 'erp-{pid}-x',
+    });
+    try {
+      expect((await get(renamed.runjobUrl(other.name, 'no-such-job'))).status).toBe(200);
+      expect(await named(`erp-${renamed.workerPids()[0]}-x`)).toBe(1);
+      expect(await named('odoo-%')).toBe(0);
+    } finally {
+      await renamed.close();
+      await other.close();
+    }
+  });
+});
+
 describe('runjob: what is taken', () => {
   it('runs an enqueued job to done: 200, empty body, Odoo columns', async () => {
     const job = await enqueuedJob();

@@ -85,6 +85,7 @@ function describe(target: TargetStatus): string {
     ),
     `  dead-job candidates: ${dead.enqueued} enqueued, ${dead.started} started` +
       (target.liveness === 'none' ? `; ${dead.unjudged} started job(s) no liveness signal can judge` : ''),
+    ...target.warnings.map((warning) => `  warning: ${warning}`),
   ];
   return lines.join('\n');
 }

@@ -20,13 +20,14 @@ const MAX_WINDOW_SECONDS = 3500;
 
 function describe(target: TargetSummary): string {
   if (target.paused) return `${target.target}: paused (channels start with root:0), nothing dispatched`;
-  const head = `${target.target}: ${target.ok ? 'ok' : 'FAILED'}`;
+  const head = `${target.target}: ${target.ok ? (target.warnings.length > 0 ? 'ok, with warnings' : 'ok') : 'FAILED'}`;
   const work =
     `${target.passes} pass${target.passes === 1 ? '' : 'es'}, ${target.claimed} claimed, ` +
     `${target.dispatched} dispatched (${counts(target.outcomes)}), ${target.reverted} reverted, ` +
     `swept ${counts(target.swept)}, ${duration(target.durationMs)}`;
   const errors = target.errors.map((error) => `\n  error: ${error}`).join('');
-  return `${head}: ${work}${errors}`;
+  const warnings = target.warnings.map((warning) => `\n  warning: ${warning}`).join('');
+  return `${head}: ${work}${errors}${warnings}`;
 }
 
 export const tickCommand: Command = {

@@ -87,6 +87,11 @@ export interface StartOdooOptions extends Partial<OdooKnobs> {
   port?: number;
   /** Logins for /web/session/authenticate (default admin/admin), for /queue_job/create_test_job. */
   users?: Record<string, string>;
+  /**
+   * Odoo's `ODOO_PGAPPNAME`: the application_name of its connections, `{pid}` replaced by the worker's
+   * pid (default `odoo-{pid}`, as Odoo). A property of the installation, like the series.
+   */
+  applicationName?: string;
 }
 
 export interface RecordedRequest {
@@ -316,6 +321,7 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
   const knobs: OdooKnobs = { ...DEFAULT_KNOBS };
   applyKnobs(knobs, options);
   const databases = new Map(Object.entries(options.databases));
+  const applicationName = options.applicationName ?? 'odoo-{pid}';
   let series: OdooSeries = options.series ?? '17.0';
   await prepareSeries(databases, series);
   const random = seededRandom(options.seed ?? 1);
@@ -360,9 +366,11 @@ export async function startOdoo(options: StartOdooOptions): Promise<OdooStandin>
   const connection = async (worker: Worker, db: string): Promise<pg.Client> => {
     const existing = worker.clients.get(db);
     if (existing) return existing;
+    // Like Odoo, a worker connects to a database only when it serves a request for it (never for
+    // /web/health), and keeps that connection for its next requests.
     const client = new pg.Client({
       connectionString: databases.get(db),
-      application_name: `odoo-${worker.pid}`,
+      application_name: applicationName.replace('{pid}', String(worker.pid)),
     });
     // A dropped connection must not crash the process; the worker reconnects on its next request.
     const forget = () => {

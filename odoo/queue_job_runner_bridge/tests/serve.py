@@ -27,7 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import core  # noqa: E402  (the addon's core, next to this folder)
 
 ROUTE = "/queue_job_runner_bridge/run"
-APPLICATION_NAME = "qjr-bridge-serve"
+# Odoo names every connection odoo-<pid> (its ODOO_PGAPPNAME): the addon runs on an Odoo connection,
+# which the runner's liveness signal sees, so this stand-in does too.
+APPLICATION_NAME = "odoo-%d" % os.getpid()
 
 
 class Pool(object):

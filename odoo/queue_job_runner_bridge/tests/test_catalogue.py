@@ -37,6 +37,7 @@ VALUES = {
     "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10], ["root.sd"]],
     "qjr_pending_due_soon": [60],
     "qjr_revert": [[1, 2]],
+    "qjr_started_unjudged": [10, "odoo-{pid}"],
     "qjr_sweep_enqueued": [60],
     "qjr_sweep_started_by_connection": [10, "odoo-{pid}"],
     "qjr_sweep_started_by_lock": [10],
