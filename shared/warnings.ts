@@ -28,7 +28,7 @@ export function channelWarnings(setting: string, text: string): SettingWarning[]
   const warnings: SettingWarning[] = [];
   const seen = new Set<string>();
   const entries = text
-    .split(',')
+    .split(/[,\n]/)
     .map((entry) => pyStrip(entry))
     .filter(Boolean);
   entries.forEach((entry, position) => {

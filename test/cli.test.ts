@@ -1,6 +1,7 @@
 // The BUILT `queue-job-runner` command, run as a child process with its environment, against real
 // PostgreSQL and the Odoo stand-in: every command, human and JSON output, help, and exit statuses.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { CLI, cli, ensureBuilt } from './support/cli.ts';
 import { createDatabase, setWebBaseUrl, type TestDatabase } from './support/db.ts';
@@ -73,6 +74,24 @@ describe('help and usage', () => {
       expect(run.code, args.join(' ')).toBe(2);
       expect(run.stderr, args.join(' ')).toMatch(message);
       expect(run.stdout).toBe('');
+    }
+  });
+
+  it("node-postgres' sslmode=require warning is a JSON log line naming the setting that works", async () => {
+    const url = new URL(db.url);
+    url.searchParams.set('sslmode', 'require');
+    const run = await cli(['status', '--json'], { ...env, DATABASE_URL: url.toString() });
+    expectJsonLogs(run.stderr);
+    const warning = run.logs.find((entry) => entry.event === 'process_warning');
+    expect(warning?.message).toMatch(/sslmode=no-verify, or uselibpqcompat=true&sslmode=require/);
+  });
+
+  it('--version prints the release of package.json', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    for (const flag of ['--version', '-V']) {
+      const run = await cli([flag]);
+      expect(run.code, flag).toBe(0);
+      expect(run.stdout).toBe(`queue-job-runner ${version}\n`);
     }
   });
 

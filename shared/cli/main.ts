@@ -3,6 +3,8 @@
  * `queue-job-runner`, the package's bin. SIGINT/SIGTERM abort the run (a tick stops starting passes
  * and settles its dispatches); a second signal exits at once.
  */
+// First: on a Node.js too old, one clear line instead of an obscure failure in a later module.
+import '../node-version.ts';
 import { run } from './run.ts';
 
 const abort = new AbortController();

@@ -8,8 +8,10 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../config.ts';
 import { InputError, UnknownChannelError, UnknownTargetError } from '../input.ts';
 import { createLogger } from '../log.ts';
+import { logProcessWarnings } from '../node-warnings.ts';
 import { errorMessage, redact } from '../redact.ts';
 import { registerStartupSecrets } from '../secrets.ts';
+import { VERSION } from '../version.ts';
 import { settingWarnings } from '../warnings.ts';
 import { type Command, EXIT_FAILED, EXIT_OK, EXIT_USAGE, type OptionValues, UsageError } from './command.ts';
 import { dispatchCommand } from './dispatch.ts';
@@ -50,6 +52,7 @@ environment (DATABASE_URL or QUEUE_JOB_TARGETS, ODOO_URL, ODOO_QUEUE_JOB_CHANNEL
 stderr as JSON lines, the command's output to stdout.
 
 Exit status: 0 done, 1 the work failed, 2 usage or configuration error.
+'queue-job-runner --version' prints the release.
 `;
 }
 
@@ -64,6 +67,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (name === undefined) {
     io.stderr(overallHelp());
     return EXIT_USAGE;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`queue-job-runner ${VERSION}\n`);
+    return EXIT_OK;
   }
   if (name === '--help' || name === '-h' || name === 'help') {
     const about = rest[0] === undefined ? undefined : COMMANDS.find((c) => c.name === rest[0]);
@@ -111,6 +118,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     write: (line) => io.stderr(`${line}\n`),
     fields: { command: command.name },
   });
+  // node-postgres' sslmode warning (and any other) as a JSON log line, not plain text on stderr.
+  logProcessWarnings(() => log);
   for (const { setting, message } of settingWarnings(io.env)) {
     log.warning(message, { event: 'setting_warning', setting });
   }
