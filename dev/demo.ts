@@ -19,8 +19,9 @@ const USAGE = `usage: node dev/demo.ts [options]
   --helper-indexes create the optional helper indexes first (what \`queue-job-runner optimize\` does)
   --bridge         reach the database through the companion Odoo addon (its Python core; needs python3
                    with psycopg2), as on Odoo.sh, instead of a database URL
-  --keep           leave the database running at the end (in .demo-pg/) and print its URL
-  --stop           stop a server left by --keep and remove .demo-pg/
+  --keep           leave the database running at the end (in .demo-pg/, or in the temp dir when the
+                   checkout is private and you are root) and print its URL
+  --stop           stop a server left by --keep and remove its data directory
   --json           print the summary as JSON on stdout (progress and text summary go to stderr)
   --admin-url URL  use this PostgreSQL server (a superuser URL) instead of an embedded one; the demo
                    creates its own database there and drops it at the end

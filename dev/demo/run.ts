@@ -240,7 +240,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     say('');
     say(`Database left running: ${url.toString()}`);
     say(`  look:  psql '${url.toString()}' -c "SELECT state, count(*) FROM queue_job GROUP BY 1"`);
-    if (embedded) say('  stop:  npm run demo -- --stop   (stops the server and removes .demo-pg/)');
+    if (embedded) say('  stop:  npm run demo -- --stop   (stops the server and removes its data directory)');
   } else {
     say(
       embedded

