@@ -117,18 +117,28 @@ resource "google_cloudfunctions2_function" "runner" {
     }
 
     precondition {
-      condition     = local.multi_target || var.database_url != null
-      error_message = "Set database_url (one Odoo database) or targets with target_secrets (several)."
+      condition     = local.multi_target || ((var.database_url != null) != local.single_bridge)
+      error_message = "Set database_url or odoo_bridge_token (one Odoo database, not both), or targets with target_secrets (several)."
     }
 
     precondition {
-      condition     = !local.multi_target || (var.database_url == null && var.odoo_url == null && var.odoo_db == null)
+      condition     = local.multi_target || !local.single_bridge || var.odoo_url != null
+      error_message = "odoo_bridge_token needs odoo_url: the runner reaches the database through that Odoo."
+    }
+
+    precondition {
+      condition     = !local.multi_target || (var.database_url == null && var.odoo_bridge_token == null && var.odoo_url == null && var.odoo_db == null)
       error_message = "With targets, give each target its own odoo_url and db, and its database URL in target_secrets; leave database_url, odoo_url and odoo_db unset."
     }
 
     precondition {
-      condition     = alltrue([for target in var.targets : try(var.target_secrets[target.name].database_url, null) != null])
-      error_message = "Every target needs an entry with a database_url in target_secrets, under the target's name."
+      condition     = alltrue([for target in var.targets : (try(var.target_secrets[target.name].database_url, null) != null) != (try(var.target_secrets[target.name].bridge_token, null) != null)])
+      error_message = "Every target needs an entry in target_secrets, under the target's name, with exactly one of database_url and bridge_token."
+    }
+
+    precondition {
+      condition     = alltrue([for target in var.targets : try(var.target_secrets[target.name].bridge_token, null) == null || target.odoo_url != null])
+      error_message = "A target with a bridge_token needs its odoo_url: the runner reaches its database through that Odoo."
     }
 
     precondition {

@@ -7,7 +7,11 @@ locals {
   # not set are left out rather than sent as null, which the runner's schema would reject.
   targets_json = jsonencode([
     for target in var.targets : merge(
-      { name = target.name, databaseUrl = try(var.target_secrets[target.name].database_url, null) },
+      { name = target.name },
+      # Exactly one way to the database: its URL, or the companion addon's token (through odoo_url).
+      try(var.target_secrets[target.name].database_url, null) != null
+      ? { databaseUrl = var.target_secrets[target.name].database_url }
+      : { bridgeToken = try(var.target_secrets[target.name].bridge_token, null) },
       target.odoo_url == null ? {} : { odooUrl = target.odoo_url },
       target.db == null ? {} : { db = target.db },
       target.channels == null ? {} : { channels = target.channels },
@@ -20,6 +24,7 @@ locals {
 
   secret_values = {
     DATABASE_URL                      = var.database_url
+    ODOO_BRIDGE_TOKEN                 = var.odoo_bridge_token
     QUEUE_JOB_TARGETS                 = local.targets_json
     ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD = var.odoo_queue_job_http_auth_password
   }
@@ -71,7 +76,7 @@ resource "google_secret_manager_secret_version" "runtime" {
   lifecycle {
     precondition {
       condition     = local.secret_values[each.key] != null
-      error_message = "No value for ${each.key}: set database_url (one target), odoo_queue_job_http_auth_password (with odoo_queue_job_http_auth_user), or targets with target_secrets."
+      error_message = "No value for ${each.key}: set database_url or odoo_bridge_token (one target), odoo_queue_job_http_auth_password (with odoo_queue_job_http_auth_user), or targets with target_secrets."
     }
   }
 }

@@ -4,7 +4,8 @@
 # secret setting shows up among the plain values, or when a plain value is taken from a sensitive variable.
 
 locals {
-  multi_target = length(var.targets) > 0
+  multi_target  = length(var.targets) > 0
+  single_bridge = nonsensitive(var.odoo_bridge_token != null)
 
   # Plain environment of every function. null = not set: the runner's default applies.
   plain_settings = {
@@ -31,6 +32,7 @@ locals {
   # runner's default window is 0) and must answer quickly.
   tick_settings = {
     TICK_WINDOW_SECONDS        = tostring(var.tick_window_seconds)
+    BRIDGE_POLL_MS             = var.bridge_poll_ms == null ? null : tostring(var.bridge_poll_ms)
     TICK_TARGET_CONCURRENCY    = var.tick_target_concurrency == null ? null : tostring(var.tick_target_concurrency)
     MAX_CONNECTIONS_PER_SERVER = var.max_connections_per_server == null ? null : tostring(var.max_connections_per_server)
   }
@@ -38,15 +40,16 @@ locals {
   # Secret settings, and whether this deployment uses each. Their values (secrets.tf) are stored in Secret
   # Manager and reach the functions as secret_environment_variables only, never as environment_variables.
   secret_settings = {
-    DATABASE_URL                      = !local.multi_target
+    # One target reaches its database directly (DATABASE_URL) or through the companion Odoo addon
+    # (ODOO_BRIDGE_TOKEN, with odoo_url): whether a token is given is not itself a secret.
+    DATABASE_URL                      = !local.multi_target && !local.single_bridge
+    ODOO_BRIDGE_TOKEN                 = !local.multi_target && local.single_bridge
     QUEUE_JOB_TARGETS                 = local.multi_target
     ODOO_QUEUE_JOB_HTTP_AUTH_PASSWORD = var.odoo_queue_job_http_auth_user != null
   }
 
   # Settings deliberately not set on Google Cloud, with the reason.
   unset_settings = {
-    ODOO_BRIDGE_TOKEN = "Bridge targets (the companion Odoo addon instead of a database URL) are not deployed by this module yet: each target here has a database URL."
-    BRIDGE_POLL_MS    = "Only bridge targets poll; this module deploys direct targets, which LISTEN."
     RUNNER_AUTH_TOKEN = "The functions are private: Cloud Run checks each caller's OIDC token and roles/run.invoker before the runner sees the request, so a shared bearer token adds nothing here (it protects the functions when they run outside Google Cloud)."
   }
 }

@@ -93,6 +93,18 @@ variable "database_url" {
   }
 }
 
+variable "odoo_bridge_token" {
+  type        = string
+  description = "ODOO_BRIDGE_TOKEN: token of the companion Odoo addon (odoo/queue_job_runner_bridge), for a database the functions cannot reach, such as Odoo.sh: the runner then claims through Odoo over HTTPS and needs odoo_url, no database_url and no VPC egress. Stored in Secret Manager; Odoo keeps only its SHA-256 (system parameter queue_job_runner_bridge.token_sha256). At least 32 characters. Prefer TF_VAR_odoo_bridge_token."
+  default     = null
+  sensitive   = true
+
+  validation {
+    condition     = var.odoo_bridge_token == null ? true : length(var.odoo_bridge_token) >= 32
+    error_message = "odoo_bridge_token must be at least 32 characters (the addon refuses shorter tokens), e.g. from: openssl rand -hex 32."
+  }
+}
+
 variable "odoo_url" {
   type        = string
   description = "ODOO_URL: base URL where /queue_job/runjob and /web/health answer. null = web.base.url of the database, read at each tick (no uptime check is created then)."
@@ -144,10 +156,11 @@ variable "targets" {
 
 variable "target_secrets" {
   type = map(object({
-    database_url       = string
+    database_url       = optional(string)
+    bridge_token       = optional(string)
     http_auth_password = optional(string)
   }))
-  description = "Secret half of `targets`, keyed by target name: database_url (postgres:// URL) and, when the target has http_auth_user, http_auth_password."
+  description = "Secret half of `targets`, keyed by target name: exactly one of database_url (postgres:// URL) and bridge_token (the companion Odoo addon's token, for a target such as an Odoo.sh build, which then needs odoo_url) and, when the target has http_auth_user, http_auth_password."
   default     = {}
   nullable    = false
   sensitive   = true
@@ -185,6 +198,17 @@ variable "tick_window_seconds" {
   validation {
     condition     = var.tick_window_seconds >= 0 && var.tick_window_seconds <= 110 && floor(var.tick_window_seconds) == var.tick_window_seconds
     error_message = "tick_window_seconds must be a whole number from 0 to 110: each tick job starts every two minutes and must be done (window, then settling) before its next start."
+  }
+}
+
+variable "bridge_poll_ms" {
+  type        = number
+  description = "BRIDGE_POLL_MS: how often a bridge target's window passes (it cannot LISTEN through Odoo). null = the runner's default (1000)."
+  default     = null
+
+  validation {
+    condition     = var.bridge_poll_ms == null ? true : var.bridge_poll_ms >= 100 && var.bridge_poll_ms <= 60000 && floor(var.bridge_poll_ms) == var.bridge_poll_ms
+    error_message = "bridge_poll_ms must be a whole number from 100 to 60000."
   }
 }
 

@@ -340,6 +340,7 @@ describe('terraform/', () => {
         'outputs.tf',
         join('modules', 'gcloudignore', 'main.tf'),
         join('examples', 'minimal', 'main.tf'),
+        join('examples', 'odoo-sh', 'main.tf'),
       ]),
     );
     expect(parsedFiles.size).toBe(files.length);
@@ -615,6 +616,36 @@ describe('terraform/', () => {
     // Users come from the same variables the runner's credentials do.
     expect(String(root().locals.odoo_auth_users)).toMatch(/var\.odoo_queue_job_http_auth_user/);
     expect(String(root().locals.odoo_auth_passwords)).toMatch(/http_auth_password/);
+  });
+
+  it('deploys a bridge target (Odoo.sh): its token a Secret Manager secret, no database URL, no VPC egress', () => {
+    const locals = root().locals;
+    expect(Object.keys(locals.secret_settings as Hcl)).toEqual(
+      expect.arrayContaining(['DATABASE_URL', 'ODOO_BRIDGE_TOKEN', 'QUEUE_JOB_TARGETS']),
+    );
+    expect(String((locals.secret_values as Hcl).ODOO_BRIDGE_TOKEN)).toBe(hcl('var.odoo_bridge_token'));
+    expect(root().variable.odoo_bridge_token?.sensitive).toBe(true);
+    // Each target of QUEUE_JOB_TARGETS reaches its database one way: databaseUrl or bridgeToken.
+    expect(String(locals.targets_json)).toMatch(/bridgeToken\s*=/);
+    expect(String(root().variable.target_secrets?.type)).toMatch(/bridge_token/);
+    // Egress through a VPC connector only when asked for: a bridge-only deployment needs none.
+    const service = first(Object.values(functions())[0]!.service_config);
+    expect(String(service.vpc_connector)).toMatch(/^\$\{local\.static_egress \?/);
+    expect(root().variable.static_egress?.default).toEqual({ enabled: false });
+
+    const example = moduleAt(join(terraformDir, 'examples', 'odoo-sh'));
+    const call = example.module.queue_job_runner!;
+    expect(call.odoo_bridge_token).toBe(hcl('var.odoo_bridge_token'));
+    expect(call.database_url).toBeUndefined();
+    expect(call.static_egress).toBeUndefined();
+    expect(example.variable.odoo_bridge_token?.sensitive).toBe(true);
+    const tfvars = readFileSync(
+      join(terraformDir, 'examples', 'odoo-sh', 'terraform.tfvars.example'),
+      'utf8',
+    );
+    expect(tfvars).toMatch(/^odoo_url\s*=\s*"https:\/\//m);
+    expect(tfvars).toMatch(/TF_VAR_odoo_bridge_token/);
+    expect(tfvars).not.toMatch(/^odoo_bridge_token\s*=/m);
   });
 
   // Read by Node.js and the functions framework, not by the runner's configuration.
