@@ -77,7 +77,7 @@ export interface PlanState {
   lastEnqueued: Map<string, number>;
   /** Whether any pending job is due at all. */
   due: boolean;
-  /** The earliest future eta, epoch ms. */
+  /** The earliest future eta, epoch ms; null when none, or when root is full (not read then). */
   nextEta: number | null;
 }
 
@@ -109,6 +109,7 @@ export async function readPlanState(transport: Transport, tree: ChannelTree): Pr
     throttled.map((c) => sql.subtreePattern(c.name)),
     throttled.map((c) => c.throttle),
     sequentialParents(tree),
+    tree.root.capacity,
   ]);
   const pausedUntil = new Map<string, number>();
   for (const entry of state!.throttled) {

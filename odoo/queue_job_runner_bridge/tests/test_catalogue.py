@@ -34,7 +34,7 @@ VALUES = {
     "qjr_helper_indexes_present": [["queue_job_runner_pending_idx", "queue_job_runner_eta_idx"]],
     "qjr_jobs_by_uuid": [["00000000-0000-0000-0000-000000000000"]],
     "qjr_odoo_connections_visible": ["odoo-{pid}"],
-    "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10], ["root.sd"]],
+    "qjr_pass_state": [["root.seq"], ["root.t"], ["root.t.%"], [10], ["root.sd"], 4],
     "qjr_pending_due_soon": [60],
     "qjr_revert": [[1, 2]],
     "qjr_started_unjudged": [10, "odoo-{pid}"],
@@ -130,7 +130,7 @@ class CatalogueStatementsTest(unittest.TestCase):
         with holder.cursor() as cursor:
             cursor.execute("SELECT 1 FROM queue_job_channel WHERE complete_name = 'root' FOR UPDATE")
         try:
-            status, answer = self.run_calls([("qjr_baton", []), ("qjr_pass_state", [[], [], [], [], []])])
+            status, answer = self.run_calls([("qjr_baton", []), ("qjr_pass_state", [[], [], [], [], [], None])])
         finally:
             holder.rollback()
         self.assertEqual((status, answer["error"], answer["code"]), (503, "busy", "55P03"))
@@ -141,7 +141,7 @@ class CatalogueStatementsTest(unittest.TestCase):
         self.job("started", "root")
         self.job("failed", "root.seq")
         self.job("pending", "root.b")
-        _baton, state = self.ok([("qjr_baton", []), ("qjr_pass_state", [["root.seq"], [], [], [], []])])
+        _baton, state = self.ok([("qjr_baton", []), ("qjr_pass_state", [["root.seq"], [], [], [], [], None])])
         row = state["rows"][0]
         self.assertEqual(sorted((r["channel"], r["n"]) for r in row["running"]), [("root", 1), ("root.a", 2)])
         self.assertEqual(row["failed"], ["root.seq"])
