@@ -59,7 +59,10 @@ export interface ServeOptions {
   signal?: AbortSignal;
 }
 
-/** Notifications arriving this close together share one pass. */
+/**
+ * Notifications arriving this soon after a pass share the next one (a burst is claimed in batches).
+ * An idle window passes at once: the first notification after a quiet spell costs no delay.
+ */
 export const COALESCE_MS = 2;
 /** A pass slower than this without the helper indexes earns one hint per tick to create them. */
 const SLOW_PASS_MS = 150;
@@ -144,6 +147,8 @@ class TargetWindow {
   private nextWake: number | null = null;
   private morePending = false;
   private claimedLast = false;
+  /** When the last pass ended (local ms): a wake-up right after it is coalesced, one after a quiet spell is not. */
+  private lastPassEnd = 0;
   private readonly runtime: TargetRuntime;
   private readonly config: Config;
   private readonly options: ServeOptions;
@@ -173,6 +178,7 @@ class TargetWindow {
         await this.listen();
         this.waker.notified = false;
         await this.guardedPass();
+        this.lastPassEnd = Date.now();
         if (this.over) break;
         await this.waitForWork();
         if (this.over) break;
@@ -414,7 +420,8 @@ class TargetWindow {
     const poll = this.claimedLast ? this.waker.busyPollMs : this.waker.pollMs;
     const until = Math.min(this.deadline, Date.now() + poll, wake, relisten);
     await this.waker.wait(until, this.options.signal);
-    if (this.waker.notified) await pause(Date.now() + COALESCE_MS);
+    const coalesceUntil = this.lastPassEnd + COALESCE_MS;
+    if (this.waker.notified && Date.now() < coalesceUntil) await pause(coalesceUntil, this.options.signal);
   }
 }
 
