@@ -6,8 +6,9 @@
  * a runner and an addon that disagree stop with an error naming both releases. The window polls (every
  * BRIDGE_POLL_MS): Odoo.sh allows no long-lived connection and keeps each request to seconds.
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import { catalogueDigest } from './catalogue.ts';
+import { undici } from './lazy.ts';
 import { type Call, Poller, type Row, type RunOptions, type Transport, type Waker } from './transport.ts';
 import { VERSION } from './version.ts';
 
@@ -69,7 +70,7 @@ export class BridgeTransport implements Transport {
     const url = new URL(endpoint.url);
     const query = endpoint.db === null ? '' : `?db=${encodeURIComponent(endpoint.db)}`;
     this.path = `${url.pathname.replace(/\/+$/, '')}/queue_job_runner_bridge/run${query}`;
-    this.pool = new Pool(url.origin, {
+    this.pool = new (undici().Pool)(url.origin, {
       connections: 4,
       headersTimeout: REQUEST_TIMEOUT_MS,
       bodyTimeout: REQUEST_TIMEOUT_MS,

@@ -2,7 +2,8 @@
  * Connections to an Odoo database. The runner names its sessions `queue-job-runner` (never Odoo's
  * `odoo-<pid>`, which is the liveness signal of Odoo's workers) and keeps every transaction short.
  */
-import pg from 'pg';
+import type pg from 'pg';
+import { pg as loadPg } from './lazy.ts';
 
 export const APPLICATION_NAME = 'queue-job-runner';
 
@@ -18,7 +19,7 @@ export const DEFAULT_POOL_MAX = 4;
 
 /** A small pool for one target; errors of idle clients (a killed backend) are absorbed, not fatal. */
 export function openPool(databaseUrl: string, max = DEFAULT_POOL_MAX): pg.Pool {
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: databaseUrl,
     max,
     application_name: APPLICATION_NAME,
@@ -34,7 +35,7 @@ export function openPool(databaseUrl: string, max = DEFAULT_POOL_MAX): pg.Pool {
 
 /** A dedicated client, outside any pool: used for LISTEN, which needs one session for its whole life. */
 export function openClient(databaseUrl: string): pg.Client {
-  const client = new pg.Client({
+  const client = new (loadPg().Client)({
     connectionString: databaseUrl,
     application_name: APPLICATION_NAME,
     connectionTimeoutMillis: 10_000,

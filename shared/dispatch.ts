@@ -3,9 +3,10 @@
  * pool. Odoo runs the job inside that request, so we wait only for the response head or the dispatch
  * timeout, then let go (undici closes the socket; the job goes on in Odoo).
  */
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { ClaimedJob } from './claim.ts';
 import type { HttpAuth } from './config.ts';
+import { undici } from './lazy.ts';
 import { PROBE_UUID } from './liveness.ts';
 import {
   classifyError,
@@ -45,7 +46,7 @@ export class Dispatcher {
     this.options = options;
     const url = new URL(endpoint.url);
     this.prefix = url.pathname.replace(/\/+$/, '');
-    this.pool = new Pool(url.origin, {
+    this.pool = new (undici().Pool)(url.origin, {
       connections: options.connections ?? 64,
       // The head timeout starts once the request is written: a timeout here means Odoo has the job.
       headersTimeout: options.timeoutMs,

@@ -4,8 +4,9 @@
  * A target with a pending job due now or within DUE_SOON_SECONDS is pinged even when KEEPALIVE_URLS
  * leaves it out: Odoo is then awake when the job's eta comes (and a backlog never waits on a sleeper).
  */
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 import type { Config, HttpAuth, Target } from './config.ts';
+import { undici } from './lazy.ts';
 import type { Logger } from './log.ts';
 import { errorMessage, redact } from './redact.ts';
 import * as sql from './sql.ts';
@@ -153,7 +154,7 @@ export async function keepalive(
     if (entry && !pings.some((p) => p.url === entry.url)) pings.push(entry);
   });
 
-  const agent = new Agent({
+  const agent = new (undici().Agent)({
     connect: { timeout: timeoutMs },
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,
