@@ -2,7 +2,8 @@
 // databases, the runner in a child process of its own (so its CPU and memory are its own), and the CPU
 // time PostgreSQL spent.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -118,8 +119,11 @@ export interface RunnerChildOptions {
   env: Record<string, string>;
   ticks?: number;
   windowSeconds: number;
-  /** `ts`: the sources through Node's type stripping; `dist`: a tsc build (bench/dist). */
-  entry?: 'ts' | 'dist';
+  /**
+   * `ts`: the sources through Node's type stripping; `dist`: a tsc build (bench/dist); an absolute path:
+   * the `shared/` directory of another build (`baselineBuild`).
+   */
+  entry?: string;
   /** QUEUE_JOB_TARGETS from this file (too long for one environment string). */
   targetsFile?: string;
 }
@@ -206,6 +210,40 @@ export function buildOnce(ctx: BenchContext): Promise<boolean> {
     return ok;
   })();
   return built;
+}
+
+/**
+ * The runner as it was before issue 12's work (or BENCH_BASELINE, any git revision), built with tsc into
+ * a temporary directory: the same-run, same-machine baseline the issue's "≥ 2× today's" asks for.
+ * Returns its compiled `shared/` directory, or null when the revision cannot be built.
+ */
+export const BASELINE_REVISION = process.env.BENCH_BASELINE ?? 'f4f4a12';
+let baseline: Promise<string | null> | null = null;
+export function baselineBuild(ctx: BenchContext): Promise<string | null> {
+  baseline ??= (async () => {
+    const run = promisify(execFile);
+    try {
+      const { stdout } = await run('git', ['rev-parse', '--short', BASELINE_REVISION], { cwd: REPO_DIR });
+      const dir = join(tmpdir(), `qjr-bench-baseline-${stdout.trim()}`);
+      if (!existsSync(join(dir, 'dist', 'shared', 'tick.js'))) {
+        mkdirSync(dir, { recursive: true });
+        await run('sh', ['-c', `git archive ${stdout.trim()} | tar -x -C ${dir}`], { cwd: REPO_DIR });
+        if (!existsSync(join(dir, 'node_modules')))
+          symlinkSync(join(REPO_DIR, 'node_modules'), join(dir, 'node_modules'));
+        const tsc = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+        await run(process.execPath, [tsc, '-p', join(dir, 'tsconfig.build.json')], { cwd: dir }).catch(
+          () => {},
+        );
+      }
+      const shared = join(dir, 'dist', 'shared');
+      ctx.log(`baseline ${BASELINE_REVISION} (${stdout.trim()}) built in ${dir}`);
+      return existsSync(join(shared, 'tick.js')) ? shared : null;
+    } catch (error) {
+      ctx.log(`no baseline (${String(error).split('\n')[0]})`);
+      return null;
+    }
+  })();
+  return baseline;
 }
 
 export function round(value: number, digits = 1): number {

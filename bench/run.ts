@@ -1,7 +1,7 @@
 // `npm run bench [-- name…]`: runs the benchmarks (all, or the ones named), prints each figure next to
 // its target with the ratio, and writes bench/results.json. Not part of CI or `npm test`: figures
 // depend on the machine, and nothing here fails on a time.
-//   names: throughput, latency, pass, coldstart, bridge, fleet
+//   names: throughput, latency, pass, coldstart, bridge, fleet, framework
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { bridgeBench } from './bridge.ts';
 import { coldStartBench } from './coldstart.ts';
 import { BENCH_DIR, type BenchContext, type Figure, startBenchServer } from './common.ts';
 import { fleetBench } from './fleet.ts';
+import { frameworkBench } from './framework.ts';
 import { latencyBench } from './latency.ts';
 import { passBench } from './pass.ts';
 import { throughputBench } from './throughput.ts';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   coldstart: coldStartBench,
   bridge: bridgeBench,
   fleet: fleetBench,
+  framework: frameworkBench,
 };
 
 interface Results {

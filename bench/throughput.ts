@@ -1,4 +1,4 @@
-// (a) Claim + dispatch throughput: N pending jobs, a stand-in that does no work (durationMs 0,
+// (a) Claim + dispatch throughput: N pending jobs (20 000), a stand-in that does no work (durationMs 0,
 // latencyMs 0) and a large capacity (root:200); the runner process runs 1, then 8 concurrent ticks in
 // window mode until the stand-in has taken every job. jobs/s = N / (last runjob request − tick start).
 // The runner is alone in its process, so its CPU per job is its own; the stand-in (this process) and
@@ -9,17 +9,39 @@ import { hiRes } from '../dev/stats.ts';
 import * as sql from '../shared/sql.ts';
 import { createJobs } from '../test/support/jobs.ts';
 import { startOdoo } from '../test/support/odoo.ts';
-import { type BenchContext, buildOnce, type Figure, round, spawnRunner } from './common.ts';
+import {
+  BASELINE_REVISION,
+  type BenchContext,
+  baselineBuild,
+  buildOnce,
+  type Figure,
+  round,
+  spawnRunner,
+} from './common.ts';
 
-const JOBS = 10_000;
+const JOBS = 20_000;
 const CAPACITY = 200;
-const TIME_LIMIT_MS = 90_000;
+const TIME_LIMIT_MS = 150_000;
 
 export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
   const figures: Figure[] = [];
   // The runner as deployed (tsc output) when it builds; its memory then has no type stripper in it.
   const entry = (await buildOnce(ctx)) ? 'dist' : 'ts';
+  // The same load on the code before issue 12's work, in this run: the "≥ 2× today's" target.
+  const before = await baselineBuild(ctx);
+  if (before !== null) figures.push(...(await run(ctx, 1, before, false, `baseline ${BASELINE_REVISION}`)));
   for (const ticks of [1, 8]) figures.push(...(await run(ctx, ticks, entry, false)));
+  const base = figures.find((f) => f.name.startsWith('claim+dispatch, 1 tick, baseline'));
+  const now = figures.find((f) => f.name === 'claim+dispatch, 1 tick (no-work stand-in)');
+  if (base && now)
+    figures.push({
+      bench: 'throughput',
+      name: `throughput vs baseline ${BASELINE_REVISION}, 1 tick, no index`,
+      value: round(now.value / base.value, 2),
+      unit: '×',
+      target: { value: 2, kind: 'min' },
+      note: `${now.value} vs ${base.value} jobs/s, same machine, same run`,
+    });
   // The same with the optional helper indexes: how much of the cost is the pass's candidate read.
   figures.push(...(await run(ctx, 1, entry, true)));
   return figures;
@@ -28,8 +50,10 @@ export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
 async function run(
   ctx: BenchContext,
   ticks: number,
-  entry: 'ts' | 'dist',
+  entry: string,
   indexed: boolean,
+  /** Names a baseline run in the figures. */
+  variant?: string,
 ): Promise<Figure[]> {
   const db = await ctx.database(`bench_throughput_${ticks}`);
   await createJobs(db.pool, JOBS, { channel: ['root', 'root.a', 'root.b', 'root.c'], priority: [5, 10, 15] });
@@ -90,12 +114,12 @@ async function run(
   const claimed = result.ticks.reduce((n, t) => n + t.claimed, 0);
   const perJob = (ms: number) => round((ms / taken) * 1000, 0);
   const requests = odoo.counts().requests - warmUp;
-  const label = `${ticks} tick${ticks > 1 ? 's' : ''}${indexed ? ', helper indexes' : ''}`;
+  const label = `${ticks} tick${ticks > 1 ? 's' : ''}${indexed ? ', helper indexes' : ''}${variant ? `, ${variant}` : ''}`;
   ctx.log(
     `${label}: ${taken}/${JOBS} jobs taken in ${round(seconds, 2)} s = ${rate} jobs/s${completed ? '' : ' (time limit hit)'}; ` +
       `${passes} passes, ${claimed} claimed, ${requests} runjob requests; ` +
       `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, ` +
-      `PostgreSQL ${perJob(pgCpuMs)} µs; runner (${entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
+      `PostgreSQL ${perJob(pgCpuMs)} µs; runner (${variant ?? entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
       `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB)`,
   );
   const runnerBound = round((taken / runnerCpuMs) * 1000, 0);

@@ -18,8 +18,10 @@ const { values } = parseArgs({
     'targets-file': { type: 'string' },
   },
 });
-const base = values.entry === 'dist' ? './dist/shared' : '../shared';
-const ext = values.entry === 'dist' ? 'js' : 'ts';
+// ts: the sources; dist: bench/dist; anything else: the `shared/` directory of another build (a baseline).
+const base =
+  values.entry === 'dist' ? './dist/shared' : values.entry === 'ts' ? '../shared' : `file://${values.entry}`;
+const ext = values.entry === 'ts' ? 'ts' : 'js';
 
 type TickModule = typeof import('../shared/tick.ts');
 type ConfigModule = typeof import('../shared/config.ts');

@@ -1,0 +1,124 @@
+// (e) Start-up as Cloud Run and an operator see it, current build against the baseline build
+// (`baselineBuild`), each run `RUNS` times after one unmeasured run:
+// - functions-framework: spawn `functions-framework --target=status` on the package's `main` → the first
+//   200 of GET /?format=prometheus (polled every 5 ms), i.e. modules loaded, server up, one status read;
+// - CLI: spawn `queue-job-runner tick --window 0` (dist/shared/cli/main.js) with one pending job → exit.
+import { execFile, spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hiRes, median, sleep } from '../dev/stats.ts';
+import { createJob } from '../test/support/jobs.ts';
+import { startOdoo } from '../test/support/odoo.ts';
+import {
+  BASELINE_REVISION,
+  type BenchContext,
+  baselineBuild,
+  type Figure,
+  REPO_DIR,
+  round,
+} from './common.ts';
+
+const RUNS = 7;
+const FRAMEWORK = join(
+  REPO_DIR,
+  'node_modules',
+  '@google-cloud',
+  'functions-framework',
+  'build',
+  'src',
+  'main.js',
+);
+
+export async function frameworkBench(ctx: BenchContext): Promise<Figure[]> {
+  // The package's own build (dist/, package.json `main`), as `npm run build` makes it.
+  const tsc = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
+  await promisify(execFile)(process.execPath, [tsc, '-p', join(REPO_DIR, 'tsconfig.build.json')], {
+    cwd: REPO_DIR,
+  }).catch(() => {});
+  const before = await baselineBuild(ctx);
+  const builds: [string, string][] = [['current', REPO_DIR]];
+  if (before !== null) builds.push([`baseline ${BASELINE_REVISION}`, join(before, '..', '..')]);
+  const db = await ctx.database('bench_framework');
+  const odoo = await startOdoo({ databases: { [db.name]: db.url }, workers: 4 });
+  const env = {
+    PATH: process.env.PATH ?? '',
+    DATABASE_URL: db.url,
+    ODOO_URL: odoo.url,
+    ODOO_QUEUE_JOB_CHANNELS: 'root:4',
+    RUNNER_ALLOW_UNAUTHENTICATED: 'true',
+    LOG_LEVEL: 'error',
+  };
+  const figures: Figure[] = [];
+  try {
+    for (const [label, dir] of builds) {
+      const serve: number[] = [];
+      const cli: number[] = [];
+      for (let i = 0; i <= RUNS; i++) {
+        const first = await firstAnswer(dir, env, 18_000 + i);
+        await createJob(db.pool, { channel: 'root' });
+        const started = hiRes();
+        await promisify(execFile)(
+          process.execPath,
+          [join(dir, 'dist', 'shared', 'cli', 'main.js'), 'tick', '--window', '0'],
+          { env, cwd: dir },
+        );
+        if (i > 0) {
+          serve.push(first);
+          cli.push(hiRes() - started);
+        }
+      }
+      ctx.log(
+        `${label}: functions-framework spawn → first 200 median ${round(median(serve))} ms; ` +
+          `CLI one pass (tick --window 0) median ${round(median(cli))} ms`,
+      );
+      figures.push(
+        {
+          bench: 'framework',
+          name: `functions-framework spawn → first 200 (status), ${label}`,
+          value: round(median(serve)),
+          unit: 'ms',
+          target: { value: 300, kind: 'max' },
+          note: `median of ${RUNS}; runs ${serve.map((t) => round(t, 0)).join(', ')}`,
+        },
+        {
+          bench: 'framework',
+          name: `CLI one pass cold start (tick --window 0, 1 job), ${label}`,
+          value: round(median(cli)),
+          unit: 'ms',
+          target: { value: 250, kind: 'max' },
+          note: `median of ${RUNS}; runs ${cli.map((t) => round(t, 0)).join(', ')}`,
+        },
+      );
+    }
+  } finally {
+    await odoo.close();
+    await db.close();
+  }
+  return figures;
+}
+
+/** Spawns the framework serving `status` from `dir` and times spawn → first 200; then stops it. */
+async function firstAnswer(dir: string, env: Record<string, string>, port: number): Promise<number> {
+  const started = hiRes();
+  const child = spawn(process.execPath, [FRAMEWORK, '--target=status', `--port=${port}`, `--source=${dir}`], {
+    env,
+    cwd: dir,
+    stdio: 'ignore',
+  });
+  try {
+    for (;;) {
+      if (hiRes() - started > 20_000) throw new Error(`functions-framework in ${dir} did not answer`);
+      try {
+        const response = await fetch(`http://127.0.0.1:${port}/?format=prometheus`);
+        await response.arrayBuffer();
+        if (response.status === 200) return hiRes() - started;
+      } catch {
+        // Not listening yet.
+      }
+      await sleep(5);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
