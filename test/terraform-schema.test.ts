@@ -54,7 +54,7 @@ const isBlockList = (value: unknown): value is Hcl[] =>
   value.every((item) => typeof item === 'object' && item && !Array.isArray(item));
 
 /** Arguments and blocks of `block` that `schema` does not know, as dotted paths. */
-export function unknownArguments(block: Hcl, schema: BlockSchema, path: string[] = [], top = true): string[] {
+function unknownArguments(block: Hcl, schema: BlockSchema, path: string[] = [], top = true): string[] {
   const problems: string[] = [];
   for (const [name, value] of Object.entries(block)) {
     if (top && META.has(name)) continue;
