@@ -1,7 +1,7 @@
 // `npm run bench [-- name…]`: runs the benchmarks (all, or the ones named), prints each figure next to
 // its target with the ratio, and writes bench/results.json. Not part of CI or `npm test`: figures
 // depend on the machine, and nothing here fails on a time.
-//   names: throughput, latency, pass, coldstart, bridge, fleet, framework
+//   names: throughput, latency, pass, coldstart, bridge, fleet, gap, framework
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import { coldStartBench } from './coldstart.ts';
 import { BENCH_DIR, type BenchContext, type Figure, startBenchServer } from './common.ts';
 import { fleetBench } from './fleet.ts';
 import { frameworkBench } from './framework.ts';
+import { gapBench } from './gap.ts';
 import { latencyBench } from './latency.ts';
 import { passBench } from './pass.ts';
 import { throughputBench } from './throughput.ts';
@@ -23,6 +24,7 @@ const BENCHES: Record<string, (ctx: BenchContext) => Promise<Figure[]>> = {
   coldstart: coldStartBench,
   bridge: bridgeBench,
   fleet: fleetBench,
+  gap: gapBench,
   framework: frameworkBench,
 };
 
