@@ -132,6 +132,11 @@ export class BridgeTransport implements Transport {
       return new BridgeError(
         `the bridge refused the token: check ${token} against the system parameter queue_job_runner_bridge.token_sha256 (its SHA-256 hex)`,
       );
+    if (status === 404 && answer.error === 'database_not_selected')
+      return new BridgeError(
+        `Odoo selected no database for the bridge: check ${db} (it must name a database Odoo serves, and the` +
+          ' addon must be server-wide on a multi-database Odoo: --load=base,web,queue_job,queue_job_runner_bridge)',
+      );
     if (status === 404)
       return new BridgeError(
         `no bridge at ${url} (404): install the queue_job_runner_bridge addon in that database, and check ${url}` +

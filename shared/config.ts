@@ -131,7 +131,10 @@ const targetSchema = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, dot, dash or underscore'),
   databaseUrl: postgresUrl.optional(),
-  bridgeToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  bridgeToken: z
+    .string()
+    .min(32, 'must be at least 32 characters (the addon refuses shorter ones)')
+    .optional(),
   odooUrl: httpUrl.optional(),
   db: z.string().min(1).optional(),
   channels: z.string().optional(),
@@ -248,8 +251,11 @@ function singleTarget(env: Env): Target {
     throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL that names a database');
   }
   const token = present(env.ODOO_BRIDGE_TOKEN);
-  if (token !== undefined && token.length < 16)
-    throw new ConfigError('ODOO_BRIDGE_TOKEN', 'must be at least 16 characters');
+  if (token !== undefined && token.length < 32)
+    throw new ConfigError(
+      'ODOO_BRIDGE_TOKEN',
+      'must be at least 32 characters (the addon refuses shorter ones)',
+    );
   const odooUrl = present(env.ODOO_URL);
   if (odooUrl !== undefined && !httpUrl.safeParse(odooUrl).success) {
     throw new ConfigError('ODOO_URL', `must be an http:// or https:// URL, got "${odooUrl}"`);

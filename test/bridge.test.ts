@@ -156,7 +156,7 @@ describe.skipIf(unavailable !== null)('bridge transport', () => {
     // The proof did work: overlapping passes were overtaken and planned again rather than overrunning.
     console.log(`[bridge] mixed ticks: ${rounds} rounds, ${replans} re-plans`);
     expect(replans).toBeGreaterThan(0);
-  }, 120_000);
+  }, 300_000);
 
   it('claims before it sends (the row is enqueued when Odoo sees the request) and leaves other states alone', async () => {
     const seen: (string | undefined)[] = [];
@@ -224,11 +224,18 @@ describe.skipIf(unavailable !== null)('bridge transport', () => {
     const low = await createJob(fixture.db.pool, { priority: 20 });
     const high = await createJob(fixture.db.pool, { priority: 1 });
     const mid = await createJob(fixture.db.pool, { priority: 10 });
-    await tick(viaBridge({ channels: 'root:1', windowSeconds: 2 }), silentLogger);
-    const order = fixture.odoo.requests.filter((r) => [low, high, mid].some((j) => j.uuid === r.uuid));
+    // Ticks until all three ran (however loaded the machine), then the order Odoo saw them in.
+    const three = [low.uuid, high.uuid, mid.uuid];
+    for (let i = 0; i < 20 && (await stateCounts(fixture.db.pool)).done !== 3; i++)
+      await tick(viaBridge({ channels: 'root:1', windowSeconds: 1 }), silentLogger);
+    const order = fixture.odoo.requests.filter((r) => three.includes(r.uuid ?? ''));
     expect(order.map((r) => r.uuid)).toEqual([high.uuid, mid.uuid, low.uuid]);
     const api = await createJobs(fixture.db.pool, 2, { channel: 'root.api' });
-    await tick(viaBridge({ channels: 'root:4,root.api:2:throttle=1', windowSeconds: 4 }), silentLogger);
+    for (let i = 0; i < 20; i++) {
+      const states = Object.values(await jobStates(fixture.db.pool, api));
+      if (states.every((state) => state === 'done')) break;
+      await tick(viaBridge({ channels: 'root:4,root.api:2:throttle=1', windowSeconds: 2 }), silentLogger);
+    }
     const { rows } = await fixture.db.pool.query<{ s: number }>(
       `SELECT extract(epoch FROM date_enqueued)::float8 AS s FROM queue_job WHERE uuid = ANY($1) ORDER BY id`,
       [api],

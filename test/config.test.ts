@@ -248,7 +248,7 @@ describe('bridge targets (the companion Odoo addon instead of a database URL)', 
       }),
     ).toThrow(/^ODOO_QUEUE_JOB_HTTP_AUTH_USER: cannot be combined with ODOO_BRIDGE_TOKEN/);
     expect(() => loadConfig({ ODOO_URL: 'https://x.example', ODOO_BRIDGE_TOKEN: 'short' })).toThrow(
-      /^ODOO_BRIDGE_TOKEN: must be at least 16 characters$/,
+      /^ODOO_BRIDGE_TOKEN: must be at least 32 characters \(the addon refuses shorter ones\)$/,
     );
     expect(() => loadConfig({})).toThrow(/^DATABASE_URL: is required \(or ODOO_BRIDGE_TOKEN with ODOO_URL/);
   });
