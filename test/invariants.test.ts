@@ -160,10 +160,11 @@ describe.each(SERIES)('queue_job %s', (series) => {
           await new Promise((resolve) => setTimeout(resolve, 8));
         }
       })();
-      const started = Date.now();
+      // Bounded in rounds, not in time: a loaded machine takes more rounds, never a different result.
+      let rounds = 0;
       try {
         while ((await stateCounts(fixture.db.pool)).done !== bulk + arriving) {
-          if (Date.now() - started > 50_000)
+          if (rounds++ >= 60)
             throw new Error(`not done: ${JSON.stringify(await stateCounts(fixture.db.pool))}`);
           const ticks = await Promise.all(Array.from({ length: 8 }, () => tick(config, silentLogger)));
           expect(ticks.every((t) => t.ok)).toBe(true);
@@ -189,7 +190,7 @@ describe.each(SERIES)('queue_job %s', (series) => {
       }
       // The capacity was actually used (the test would pass vacuously otherwise).
       expect(fixture.odoo.peakRunning('root')).toBeGreaterThanOrEqual(6);
-    }, 60_000);
+    }, 300_000);
   });
 
   describe('invariant 4: nothing lost', () => {
