@@ -6,11 +6,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { channelTree, normalizeChannel, parseChannels } from '../shared/channels.ts';
+import { normalizeChannel } from '../shared/channels.ts';
 import { silentLogger } from '../shared/log.ts';
 import { collectStatus } from '../shared/status.ts';
 import { tick } from '../shared/tick.ts';
 import { type Bridge, bridgeUnavailable, startBridge } from './support/bridge.ts';
+import { capacityMonitor } from './support/capacity.ts';
 import { setWebBaseUrl } from './support/db.ts';
 import { useStandin } from './support/fixture.ts';
 import { createChain, createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
@@ -40,33 +41,6 @@ beforeEach(() => {
 const viaBridge = (options: Omit<Parameters<typeof testConfig>[0], 'databaseUrl' | 'bridge'> = {}) =>
   testConfig({ databaseUrl: fixture.db.url, bridge, ...options });
 
-/** Peak enqueued+started per configured channel (sub-channels included), sampled from the table. */
-function capacityMonitor(channels: string) {
-  const tree = channelTree(parseChannels(channels));
-  const peaks = new Map<string, number>();
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) {
-      const { rows } = await fixture.db.pool.query<{ channel: string | null; n: number }>(
-        `SELECT channel, count(*)::int AS n FROM queue_job WHERE state IN ('enqueued', 'started') GROUP BY channel`,
-      );
-      const now = new Map<string, number>();
-      for (const row of rows) {
-        for (const limit of tree.limits(row.channel)) now.set(limit.name, (now.get(limit.name) ?? 0) + row.n);
-      }
-      for (const [name, n] of now) peaks.set(name, Math.max(peaks.get(name) ?? 0, n));
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  })();
-  return {
-    peaks,
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
-
 describe.skipIf(unavailable !== null)('bridge transport', () => {
   it('serves a target with only an Odoo URL and a token: every job to its end state, capacities held', async () => {
     const channels = 'root:6,root.sale:3,root.mail:2,root.seq:1:sequential';
@@ -76,7 +50,7 @@ describe.skipIf(unavailable !== null)('bridge transport', () => {
     const eta = await createJob(fixture.db.pool, { eta: 1 });
     const chain = await createChain(fixture.db.pool, 4);
     fixture.odoo.configure({ durationMs: (job) => 5 + (job.id % 7), failureRate: 0 });
-    const monitor = capacityMonitor(channels);
+    const monitor = capacityMonitor(fixture.db.pool, channels);
     let summaries = 0;
     try {
       while ((await stateCounts(fixture.db.pool)).done !== 135) {
@@ -111,7 +85,7 @@ describe.skipIf(unavailable !== null)('bridge transport', () => {
     const spread = ['root', 'root.a', 'root.a.b', 'root.c', 'root.a.b.deep', 'root.unconfigured'];
     const uuids = await createJobs(fixture.db.pool, 400, { channel: spread, priority: [10, 5, 20] });
     fixture.odoo.configure({ durationMs: (job) => 2 + (job.id % 5) });
-    const monitor = capacityMonitor(channels);
+    const monitor = capacityMonitor(fixture.db.pool, channels);
     const inserter = (async () => {
       for (let i = 0; i < 100; i++) {
         const job = await createJob(fixture.db.pool, { channel: spread[i % spread.length], priority: -i });

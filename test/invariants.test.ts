@@ -5,47 +5,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { channelTree, normalizeChannel } from '../shared/channels.ts';
 import { silentLogger } from '../shared/log.ts';
 import { tick } from '../shared/tick.ts';
+import { capacityMonitor } from './support/capacity.ts';
 import { useStandin } from './support/fixture.ts';
 import { createChain, createJob, createJobs, jobStates, stateCounts } from './support/jobs.ts';
 import { hasLockTable, SERIES } from './support/odoo.ts';
 import { testConfig } from './support/runner.ts';
 
 const fixture = useStandin({ poolMax: 20, workers: 48 });
-
-/** Samples enqueued+started per configured channel (sub-channels included) straight from the table. */
-function capacityMonitor(pool: pg.Pool, channels: string) {
-  const tree = channelTree(
-    channels.split(',').map((entry) => {
-      const [name, capacity] = entry.split(':');
-      return { name: normalizeChannel(name), capacity: Number(capacity), sequential: false, throttle: 0 };
-    }),
-  );
-  const peaks = new Map<string, number>();
-  let stop = false;
-  const loop = (async () => {
-    while (!stop) {
-      const { rows } = await pool.query<{ channel: string | null; n: number }>(
-        `SELECT channel, count(*)::int AS n FROM queue_job WHERE state IN ('enqueued', 'started') GROUP BY channel`,
-      );
-      const now = new Map<string, number>();
-      for (const row of rows) {
-        for (const limit of tree.limits(row.channel)) now.set(limit.name, (now.get(limit.name) ?? 0) + row.n);
-      }
-      for (const [name, n] of now) peaks.set(name, Math.max(peaks.get(name) ?? 0, n));
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
-  })();
-  return {
-    peaks,
-    async stop() {
-      stop = true;
-      await loop;
-    },
-  };
-}
 
 /**
  * Ticks until the sweep acted (a crashed worker's connection takes a moment to leave
