@@ -1,6 +1,7 @@
 // Watches capacity from the rows themselves: enqueued + started per configured channel (sub-channels
 // included), sampled every 2 ms while a test runs, keeping each channel's peak.
 import type pg from 'pg';
+import { expect } from 'vitest';
 import { channelTree, parseChannels } from '../../shared/channels.ts';
 
 export function capacityMonitor(pool: Pick<pg.Pool, 'query'>, channels: string) {
@@ -27,4 +28,16 @@ export function capacityMonitor(pool: Pick<pg.Pool, 'query'>, channels: string) 
       await loop;
     },
   };
+}
+
+/** Every channel stayed within its capacity in the rows and in what Odoo (the stand-in) ran. */
+export function expectWithinCapacities(
+  monitor: { peaks: Map<string, number> },
+  odoo: { peakRunning(channel?: string): number },
+  capacities: readonly (readonly [string, number])[],
+): void {
+  for (const [name, capacity] of capacities) {
+    expect(monitor.peaks.get(name) ?? 0, `rows in ${name}`).toBeLessThanOrEqual(capacity);
+    expect(odoo.peakRunning(name), `running in ${name}`).toBeLessThanOrEqual(capacity);
+  }
 }
