@@ -1,12 +1,21 @@
 // The runner as production runs it, alone in its process: load the configuration from the environment,
 // run `--ticks` concurrent tick() calls with `--window` seconds, report timings, CPU and peak RSS as one
 // JSON line on stdout. SIGTERM ends the window early (the tick's own abort path).
-//   node bench/tick-child.ts --ticks 1 --window 0 --entry ts|dist [--targets-file F]
+//   node bench/tick-child.ts --ticks 1 --window 0 --entry ts|dist|<shared dir> [--targets-file F]
 // --targets-file: QUEUE_JOB_TARGETS read from a file (a list of 1,000 targets is over Linux's 128 KiB
 // limit for one environment string).
 // Imports only Node built-ins before the entry, so a cold start measures the runner's own modules.
+// For a built entry, spawnRunner (common.ts) runs this file with its types stripped (bench/dist/
+// tick-child.js): a .ts entry script makes Node load its TypeScript stripper, which production never
+// does (an empty .ts script: +17 MB RSS and about +60 ms against the same script as .mjs, this machine).
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+
+// Profiling hook for V8 flags that NODE_OPTIONS refuses (e.g. BENCH_RUNNER_V8_FLAGS=--trace-gc; its
+// lines go to stdout, which spawnRunner skips): applied before any runner module is loaded.
+if (process.env.BENCH_RUNNER_V8_FLAGS) setFlagsFromString(process.env.BENCH_RUNNER_V8_FLAGS);
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -19,8 +28,14 @@ const { values } = parseArgs({
   },
 });
 // ts: the sources; dist: bench/dist; anything else: the `shared/` directory of another build (a baseline).
+// Resolved from the bench directory, wherever this file runs from (bench/ or its stripped copy).
+const benchDir = new URL(import.meta.url.endsWith('.ts') ? './' : '../', import.meta.url);
 const base =
-  values.entry === 'dist' ? './dist/shared' : values.entry === 'ts' ? '../shared' : `file://${values.entry}`;
+  values.entry === 'dist'
+    ? new URL('dist/shared', benchDir).href
+    : values.entry === 'ts'
+      ? new URL('../shared', benchDir).href
+      : pathToFileURL(values.entry).href;
 const ext = values.entry === 'ts' ? 'ts' : 'js';
 
 type TickModule = typeof import('../shared/tick.ts');
