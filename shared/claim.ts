@@ -6,10 +6,11 @@
  * fails claims nothing and the pass plans again from a fresh read, a bounded number of times. Nothing
  * is sent from here: only rows a committed claim returned may be sent.
  */
-import type { ChannelTree } from './channels.ts';
+import type { ChannelConfig, ChannelTree } from './channels.ts';
+import { type Changes, HEADS_DEPTH, type Heads } from './heads.ts';
 import { type Candidate, closedChannels, plan, runningByChannel } from './plan.ts';
 import * as sql from './sql.ts';
-import { query, type Transport } from './transport.ts';
+import { type Call, query, type Transport } from './transport.ts';
 
 /** A job this runner moved to `enqueued`: it must now be sent, or reverted. */
 export interface ClaimedJob {
@@ -101,32 +102,44 @@ function sequentialParents(tree: ChannelTree): string[] {
   return [...tree.configured.values()].filter((c) => c.sequentialDefault).map((c) => c.name);
 }
 
-export async function readPlanState(transport: Transport, tree: ChannelTree): Promise<PlanState> {
+function passStateCall(tree: ChannelTree, readEta: boolean): Call {
   const throttled = throttledChannels(tree);
-  const [state] = await query<PassStateRow>(transport, sql.passState, [
-    sequentialNames(tree),
-    throttled.map((c) => c.name),
-    throttled.map((c) => sql.subtreePattern(c.name)),
-    throttled.map((c) => c.throttle),
-    sequentialParents(tree),
-    tree.root.capacity,
-  ]);
+  return {
+    statement: sql.passState,
+    values: [
+      sequentialNames(tree),
+      throttled.map((c) => c.name),
+      throttled.map((c) => sql.subtreePattern(c.name)),
+      throttled.map((c) => c.throttle),
+      sequentialParents(tree),
+      // The next eta is read only while fewer jobs than this run: 0 never (a window's heads know it).
+      readEta ? tree.root.capacity : 0,
+    ],
+  };
+}
+
+function toPlanState(tree: ChannelTree, state: PassStateRow): PlanState {
   const pausedUntil = new Map<string, number>();
-  for (const entry of state!.throttled) {
+  for (const entry of state.throttled) {
     const channel = tree.configured.get(entry.name);
     // date_enqueued is truncated to the second: add one so a pause never ends early.
     if (channel) pausedUntil.set(entry.name, entry.lastEnqueued + 1000 + channel.throttle * 1000);
   }
   return {
-    now: state!.now,
-    running: new Map(state!.running.map((r) => [r.channel, r.n])),
-    failedChannels: new Set(state!.failed),
-    waiting: state!.waiting.map(toCandidate),
+    now: state.now,
+    running: new Map(state.running.map((r) => [r.channel, r.n])),
+    failedChannels: new Set(state.failed),
+    waiting: state.waiting.map(toCandidate),
     pausedUntil,
-    lastEnqueued: new Map(state!.throttled.map((entry) => [entry.name, entry.lastEnqueued])),
-    due: state!.due,
-    nextEta: state!.nextEta,
+    lastEnqueued: new Map(state.throttled.map((entry) => [entry.name, entry.lastEnqueued])),
+    due: state.due,
+    nextEta: state.nextEta,
   };
+}
+
+export async function readPlanState(transport: Transport, tree: ChannelTree): Promise<PlanState> {
+  const [rows] = await transport.run([passStateCall(tree, true)]);
+  return toPlanState(tree, rows![0] as unknown as PassStateRow);
 }
 
 export interface ClaimOptions {
@@ -140,9 +153,10 @@ export interface ClaimOptions {
 export async function claimPlanned(
   transport: Transport,
   tree: ChannelTree,
-  ids: readonly number[],
+  jobs: readonly Pick<Candidate, 'id' | 'channel'>[],
   options: ClaimOptions,
 ): Promise<{ holds: boolean; claimed: ClaimedJob[]; rootBaton: boolean; now: number }> {
+  const ids = jobs.map((job) => job.id);
   const { assumed } = options;
   const throttled = throttledChannels(tree);
   const running = [...(assumed?.running ?? new Map<string, number>())];
@@ -162,6 +176,7 @@ export async function claimPlanned(
         throttled.map((c) => assumed?.lastEnqueued.get(c.name) ?? null),
         assumed !== null,
         sequentialParents(tree),
+        jobs.map((job) => job.channel),
       ],
     },
   ]);
@@ -172,75 +187,163 @@ export async function claimPlanned(
   return { holds: row.holds, claimed, rootBaton: Boolean(baton![0]?.rootBaton), now: row.now };
 }
 
+/** How a pass reads and claims; a window passes its heads, a single pass nothing. */
+export interface PassOptions {
+  /** Most jobs claimed (PASS_LIMIT). */
+  limit?: number;
+  /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
+  indexed?: boolean;
+  throttles?: ThrottleMemory;
+  /** A window's heads and what its waker heard since the last pass (`heads.ts`). */
+  heads?: { heads: Heads; drain(): Changes };
+}
+
+/** What a pass read: the plan's state, its candidates, and the next eta to wake up for. */
+interface PassRead {
+  state: PlanState;
+  due: Candidate[];
+  nextEta: number | null;
+}
+
 export async function claimPass(
   transport: Transport,
   tree: ChannelTree,
-  limit = PASS_LIMIT,
-  /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
-  indexed = false,
-  throttles?: ThrottleMemory,
+  options: PassOptions = {},
 ): Promise<ClaimResult> {
-  for (let attempt = 1; ; attempt++) {
-    const state = await readPlanState(transport, tree);
-    const { now, running, failedChannels, waiting, pausedUntil } = state;
-    for (const [name, mine] of throttles ?? []) {
-      if (state.lastEnqueued.get(name) === mine.second) pausedUntil.set(name, mine.until);
-    }
+  const { limit = PASS_LIMIT, throttles, heads } = options;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const { state, due, nextEta } = await readPass(transport, tree, options);
+      const { now, running, failedChannels, waiting, pausedUntil } = state;
+      const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
+      const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);
+      const wakeTimes = [...pauseEnds, ...(nextEta === null ? [] : [nextEta])];
+      const result: ClaimResult = {
+        claimed: [],
+        now,
+        wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
+        skipped: 0,
+        rootBaton: null,
+        more: false,
+        replans: attempt - 1,
+      };
+      if (planned.jobs.length === 0) return result;
 
-    // Read candidates only from channels that can take a job: when root is full, nothing at all.
-    const closed = closedChannels(tree, running, failedChannels, pausedUntil, now);
-    const rootFree =
-      tree.root.capacity === null
-        ? limit
-        : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
-    let due: Candidate[] = [];
-    if (state.due && !closed.some((c) => c.name === 'root') && rootFree > 0) {
-      // No channel can take more than root's free room in one pass: that many per raw channel.
-      due = await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
-        Math.min(limit, rootFree),
-        closed.flatMap((c) => sql.spellings(c.name)),
-        closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
-      ]);
+      const claim = await claimPlanned(transport, tree, planned.jobs, { assumed: state });
+      result.rootBaton = claim.rootBaton;
+      if (!claim.holds) {
+        // Another runner claimed since the read: plan again from what it left.
+        if (attempt < PLAN_ATTEMPTS) continue;
+        return { ...result, more: true };
+      }
+      heads?.heads.claimed(claim.claimed.map((job) => job.id));
+      result.claimed = claim.claimed;
+      result.skipped = planned.jobs.length - claim.claimed.length;
+      // The claim hit the pass limit: the next pass may find more right away.
+      result.more = claim.claimed.length >= limit;
+      remember(throttles, tree, claim);
+      return result;
     }
+  } catch (error) {
+    // Notifications this pass drained may not have been applied: the next pass reads in full.
+    heads?.heads.reset();
+    throw error;
+  }
+}
 
-    const planned = plan({ tree, now, running, failedChannels, due, waiting, pausedUntil, limit });
-    const pauseEnds = [...planned.pausedUntil.values()].filter((at) => at > now);
-    const wakeTimes = [...pauseEnds, ...(state.nextEta === null ? [] : [state.nextEta])];
-    const result: ClaimResult = {
-      claimed: [],
-      now,
-      wakeAt: wakeTimes.length > 0 ? Math.min(...wakeTimes) : null,
-      skipped: 0,
-      rootBaton: null,
-      more: false,
-      replans: attempt - 1,
-    };
-    if (planned.jobs.length === 0) return result;
+/**
+ * The read half of a pass: the plan's state (with the rows of the jobs notified since the last pass,
+ * in the same unit, when the heads are warm), then candidates from the heads, or read from the
+ * backlog (filling the heads, in a window) when they cannot say. Candidates are read only from
+ * channels that can take a job: when root is full, not at all.
+ */
+async function readPass(transport: Transport, tree: ChannelTree, options: PassOptions): Promise<PassRead> {
+  const { limit = PASS_LIMIT, indexed = false, throttles } = options;
+  const heads = options.heads?.heads;
+  let uuids: string[] = [];
+  if (options.heads) {
+    const changes = options.heads.drain();
+    if (!changes.complete || heads!.stale(Date.now())) heads!.reset();
+    else uuids = changes.uuids;
+  }
+  const warm = heads?.warm ?? false;
+  const calls: Call[] = [passStateCall(tree, !warm)];
+  if (uuids.length > 0) calls.push({ statement: sql.jobsByUuid, values: [uuids] });
+  const [stateRows, changed] = await transport.run(calls);
+  const state = toPlanState(tree, stateRows![0] as unknown as PassStateRow);
+  for (const [name, mine] of throttles ?? []) {
+    if (state.lastEnqueued.get(name) === mine.second) state.pausedUntil.set(name, mine.until);
+  }
+  if (uuids.length > 0) {
+    const rows = (changed ?? []) as unknown as (Candidate & { state: string })[];
+    heads!.update(uuids, rows.filter((row) => row.state === 'pending').map(toCandidate), state.now);
+  }
 
-    const ids = planned.jobs.map((job) => job.id);
-    const claim = await claimPlanned(transport, tree, ids, { assumed: state });
-    result.rootBaton = claim.rootBaton;
-    if (!claim.holds) {
-      // Another runner claimed since the read: plan again from what it left.
-      if (attempt < PLAN_ATTEMPTS) continue;
-      return { ...result, more: true };
-    }
-    result.claimed = claim.claimed;
-    result.skipped = planned.jobs.length - claim.claimed.length;
-    // The claim hit the pass limit: the next pass may find more right away.
-    result.more = claim.claimed.length >= limit;
-    // Remember the exact pause of every throttled channel a claimed job passed through, on the
-    // claim's clock: date_enqueued is the claim transaction's second.
-    for (const job of claim.claimed) {
-      for (const channel of tree.limits(job.channel)) {
-        if (channel.throttle > 0) {
-          throttles?.set(channel.name, {
-            second: Math.floor(claim.now / 1000) * 1000,
-            until: claim.now + channel.throttle * 1000,
-          });
-        }
+  const { now, running, failedChannels, pausedUntil } = state;
+  const closed = closedChannels(tree, running, failedChannels, pausedUntil, now);
+  const rootFree =
+    tree.root.capacity === null
+      ? limit
+      : tree.root.capacity - (runningByChannel(tree, running).get('root') ?? 0);
+  const rootOpen = !closed.some((c) => c.name === 'root') && rootFree > 0;
+  const need = Math.min(limit, rootFree);
+  if (!heads) {
+    const due =
+      state.due && rootOpen
+        ? await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
+            need,
+            closed.flatMap((c) => sql.spellings(c.name)),
+            closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
+          ])
+        : [];
+    return { state, due, nextEta: state.nextEta };
+  }
+  if (!warm && !state.due && rootFree > 0) {
+    // Nothing is due and the next eta was read: that is all the heads need to know.
+    heads.fill([], HEADS_DEPTH, state.nextEta, now, Date.now());
+  }
+  if (!state.due || !rootOpen) return { state, due: [], nextEta: heads.warm ? heads.wakeAt : state.nextEta };
+  const isOpen = openTo(tree, closed);
+  let due = heads.warm ? heads.take(need, isOpen) : null;
+  if (due === null) {
+    // Every channel, closed ones too: the heads must know them when they open.
+    const nextEta = heads.warm ? heads.wakeAt : state.nextEta;
+    const depth = Math.max(HEADS_DEPTH, 2 * need);
+    const rows = await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
+      depth,
+      [],
+      [],
+    ]);
+    heads.fill(rows.map(toCandidate), depth, nextEta, now, Date.now());
+    due = heads.take(need, isOpen) ?? [];
+  }
+  return { state, due, nextEta: heads.wakeAt };
+}
+
+/** Whether a raw channel's jobs may be planned: none of its limiting channels is closed. */
+function openTo(tree: ChannelTree, closed: readonly ChannelConfig[]): (channel: string | null) => boolean {
+  if (closed.length === 0) return () => true;
+  const names = new Set(closed.map((c) => c.name));
+  return (channel) => !tree.limits(channel).some((c) => names.has(c.name));
+}
+
+/**
+ * Remembers the exact pause of every throttled channel a claimed job passed through, on the claim's
+ * clock: date_enqueued is the claim transaction's second.
+ */
+function remember(
+  throttles: ThrottleMemory | undefined,
+  tree: ChannelTree,
+  claim: { claimed: ClaimedJob[]; now: number },
+): void {
+  for (const job of claim.claimed) {
+    for (const channel of tree.limits(job.channel)) {
+      if (channel.throttle > 0) {
+        throttles?.set(channel.name, {
+          second: Math.floor(claim.now / 1000) * 1000,
+          until: claim.now + channel.throttle * 1000,
+        });
       }
     }
-    return result;
   }
 }

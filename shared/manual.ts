@@ -176,15 +176,13 @@ async function planAndClaim(
   const { transport, tree } = runtime;
   for (let attempt = 1; ; attempt++) {
     if (request.ignoreCapacity) {
-      const ids = candidates.map((job) => job.id);
-      const claim = await claimPlanned(transport, tree, ids, { named, assumed: null });
+      const claim = await claimPlanned(transport, tree, candidates, { named, assumed: null });
       return { planned: candidates, blocked: [], claimed: claim.claimed };
     }
     const state = await readPlanState(transport, tree);
     const decided = plan({ tree, ...state, due: candidates, limit: candidates.length });
     if (decided.jobs.length === 0) return { planned: [], blocked: decided.blocked, claimed: [] };
-    const ids = decided.jobs.map((job) => job.id);
-    const claim = await claimPlanned(transport, tree, ids, { named, assumed: state });
+    const claim = await claimPlanned(transport, tree, decided.jobs, { named, assumed: state });
     if (claim.holds || attempt >= PLAN_ATTEMPTS) {
       // Still overtaken after the last attempt: nothing claimed, each planned job reads not_claimed.
       return { planned: decided.jobs, blocked: decided.blocked, claimed: claim.claimed };

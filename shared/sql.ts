@@ -225,7 +225,9 @@ UNION ALL
 
 /**
  * The claim (invariant 1), run right after the baton in the same transaction: pending → enqueued only
- * for planned rows ($1) still pending (and due, for a tick), skipping rows another transaction holds.
+ * for planned rows ($1) still pending (and due, for a tick) and still in the raw channel the plan
+ * counted them in ($12, parallel to $1; a job moved to another channel since the read would spend
+ * that channel's capacity unchecked), skipping rows another transaction holds.
  * Only the rows returned in `claimed` were claimed, and only they may be sent. date_enqueued is
  * truncated to seconds as upstream's runner writes it; `now` is the claim's clock (throttle pauses).
  *
@@ -260,8 +262,9 @@ holds AS (
       WHERE extract(epoch FROM last_enqueued) * 1000 > coalesce(assumed, '-infinity'::float8))) AS ok
 ),
 claimable AS MATERIALIZED (
-  SELECT q.id FROM queue_job q, holds
-  WHERE holds.ok AND q.id = ANY($1::int[]) AND q.state = 'pending'${dueOnly ? ` AND (q.eta IS NULL OR q.eta <= now() AT TIME ZONE 'utc')` : ''}
+  SELECT q.id FROM unnest($1::int[], $12::text[]) AS p(id, channel)
+  JOIN queue_job q ON q.id = p.id AND q.channel IS NOT DISTINCT FROM p.channel, holds
+  WHERE holds.ok AND q.state = 'pending'${dueOnly ? ` AND (q.eta IS NULL OR q.eta <= now() AT TIME ZONE 'utc')` : ''}
   FOR UPDATE OF q SKIP LOCKED
 ),
 claimed AS (

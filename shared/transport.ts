@@ -8,6 +8,7 @@
  * Nothing above this seam holds a transaction across two `run`s, so nothing above it may rely on one:
  * a claim proves what its plan assumed (`sql.claim`).
  */
+import type { Changes } from './heads.ts';
 import type { Statement } from './sql.ts';
 
 export interface Call {
@@ -35,6 +36,11 @@ export interface Waker {
    * hears every change (LISTEN) needs no sooner pass; a poller does, or capacity idles for a poll.
    */
   readonly busyPollMs: number;
+  /**
+   * The jobs notified since the last call (LISTEN only): what lets a window keep its heads instead of
+   * re-reading the backlog each pass. Absent on a waker that hears nothing but time (the bridge).
+   */
+  drain?(): Changes;
   /** Starts (or restarts) listening; a failure leaves the window polling. */
   open(): Promise<void>;
   /** Resolves on a wake-up, at `until` (local ms), or on abort; whichever comes first. */

@@ -8,10 +8,11 @@
  */
 
 import { assess, type Capabilities, probe } from './capabilities.ts';
-import { claimPass, PASS_LIMIT, type ThrottleMemory } from './claim.ts';
+import { claimPass, type PassOptions, type ThrottleMemory } from './claim.ts';
 import type { Config } from './config.ts';
 import { isLockTimeout } from './database.ts';
 import { type Dispatcher, type DispatchReport, dispatchClaimed } from './dispatch.ts';
+import { Heads } from './heads.ts';
 import { PROBE_EVERY_MS, unjudgedWarning } from './liveness.ts';
 import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
@@ -125,6 +126,8 @@ class TargetWindow {
   private readonly inflight = new Set<Promise<void>>();
   private readonly waker: Waker;
   private readonly throttles: ThrottleMemory = new Map();
+  /** Channel heads kept between passes, when the waker names what changed (LISTEN): `heads.ts`. */
+  private readonly heads: PassOptions['heads'];
   private readonly deadline: number;
   private dispatcher: Dispatcher | null = null;
   private capabilities: Capabilities | null = null;
@@ -162,6 +165,8 @@ class TargetWindow {
     this.summary = emptySummary(runtime.target.name, false);
     this.deadline = started + options.windowSeconds * 1000;
     this.waker = runtime.transport.waker();
+    const waker = this.waker;
+    if (this.windowed && waker.drain) this.heads = { heads: new Heads(), drain: () => waker.drain!() };
   }
 
   private get windowed(): boolean {
@@ -233,7 +238,11 @@ class TargetWindow {
     const { transport, tree } = this.runtime;
     this.dispatcher ??= await openDispatcher(this.runtime, this.config);
     const passStarted = Date.now();
-    const result = await claimPass(transport, tree, PASS_LIMIT, this.indexed, this.throttles);
+    const result = await claimPass(transport, tree, {
+      indexed: this.indexed,
+      throttles: this.throttles,
+      heads: this.heads,
+    });
     this.hintIfSlow(Date.now() - passStarted);
     this.summary.claimed += result.claimed.length;
     this.summary.replans += result.replans;

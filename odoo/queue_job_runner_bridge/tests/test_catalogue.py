@@ -22,8 +22,9 @@ VALUES = {
     "qjr_candidates_index": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_candidates_scan": [5, ["root.full", "full"], ["root.full.%", "full.%"]],
     "qjr_channel_status": [],
-    "qjr_claim": [[1, 2], ["root.a"], [0], ["root.seq"], [], ["root.t"], ["root.t.%"], [10], [None], True, ["root.sd"]],
-    "qjr_claim_named": [[1], [], [], [], [], [], [], [], [], False, []],
+    "qjr_claim": [[1, 2], ["root.a"], [0], ["root.seq"], [], ["root.t"], ["root.t.%"], [10], [None], True, ["root.sd"],
+                  ["root.a", None]],
+    "qjr_claim_named": [[1], [], [], [], [], [], [], [], [], False, [], ["root.a"]],
     "qjr_current_database": [],
     "qjr_database_now": [],
     "qjr_dead_enqueued_by_channel": [60],
@@ -148,11 +149,14 @@ class CatalogueStatementsTest(unittest.TestCase):
         self.assertEqual(row["due"], True)
         self.assertIsInstance(row["now"], float)
 
-    def claim(self, ids, running, failed_known=(), sequential=(), check=True):
+    def claim(self, ids, running, failed_known=(), sequential=(), check=True, planned_channels=None):
         channels = [channel for channel, _n in running]
         counts = [n for _channel, n in running]
+        if planned_channels is None:  # as the plan read them
+            planned_channels = [self.sql("SELECT channel FROM queue_job WHERE id = %s", (i,))[0][0] for i in ids]
         calls = [("qjr_baton", []), ("qjr_claim", [
-            ids, channels, counts, list(sequential), list(failed_known), [], [], [], [], check, []])]
+            ids, channels, counts, list(sequential), list(failed_known), [], [], [], [], check, [],
+            planned_channels])]
         _baton, claim = self.ok(calls)
         row = claim["rows"][0]
         return row["holds"], sorted(job["id"] for job in row["claimed"])
@@ -182,6 +186,12 @@ class CatalogueStatementsTest(unittest.TestCase):
         # Known to the plan already (it planned around it): the claim goes ahead.
         self.assertEqual(self.claim(planned, [], sequential=["root.seq"], failed_known=["root.seq"]),
                          (True, planned))
+
+    def test_the_claim_skips_a_job_moved_to_another_channel_since_the_plan(self):
+        planned = [self.job("pending", "root.a"), self.job("pending", "root.a")]
+        self.sql("UPDATE queue_job SET channel = 'root.b' WHERE id = %s", (planned[1],))
+        self.assertEqual(self.claim(planned, [], planned_channels=["root.a", "root.a"]), (True, planned[:1]))
+        self.assertEqual(self.states(planned), ["enqueued", "pending"])
 
     def test_an_unchecked_claim_and_the_guarded_revert(self):
         self.job("started", "root.a")
