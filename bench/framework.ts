@@ -4,7 +4,8 @@
 //   200 of GET /?format=prometheus (polled every 5 ms), i.e. modules loaded, server up, one status read;
 // - CLI: spawn `queue-job-runner tick --window 0` (dist/shared/cli/main.js) with one pending job → exit.
 import { execFile, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { hiRes, median, sleep } from '../dev/stats.ts';
 import { createJob } from '../test/support/jobs.ts';
@@ -30,11 +31,20 @@ const FRAMEWORK = join(
 );
 
 export async function frameworkBench(ctx: BenchContext): Promise<Figure[]> {
-  // The package's own build (dist/, package.json `main`), as `npm run build` makes it.
+  // The package's own build (dist/, package.json `main`: the bundle), as `npm run build` makes it.
   const tsc = join(REPO_DIR, 'node_modules', 'typescript', 'bin', 'tsc');
   await promisify(execFile)(process.execPath, [tsc, '-p', join(REPO_DIR, 'tsconfig.build.json')], {
     cwd: REPO_DIR,
   }).catch(() => {});
+  const { scripts } = JSON.parse(readFileSync(join(REPO_DIR, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+  };
+  if (scripts.bundle) {
+    const PATH = [join(REPO_DIR, 'node_modules', '.bin'), dirname(process.execPath), process.env.PATH].join(
+      delimiter,
+    );
+    await promisify(execFile)('sh', ['-c', scripts.bundle], { cwd: REPO_DIR, env: { ...process.env, PATH } });
+  }
   const before = await baselineBuild(ctx);
   const builds: [string, string][] = [['current', REPO_DIR]];
   if (before !== null) builds.push([`baseline ${BASELINE_REVISION}`, join(before, '..', '..')]);

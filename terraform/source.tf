@@ -1,7 +1,8 @@
 # The functions are built from this checkout, packaged by Terraform: no manual build or upload step.
 # What is left out comes from the repository's .gcloudignore, the same list `gcloud functions deploy` uses,
 # so the two ways to deploy upload the same files: package.json, package-lock.json, tsconfig*.json,
-# functions/ and shared/. Cloud Build then runs `npm ci` and the `gcp-build` script (tsc -> dist/).
+# functions/ and shared/. Cloud Build then runs `npm ci` and the `gcp-build` script (`npm run build`: tsc, then the esbuild
+# bundle dist/bundle/functions.mjs that package.json `main` names).
 
 locals {
   source_dir = var.source_dir != null ? var.source_dir : "${path.module}/.."

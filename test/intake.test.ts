@@ -1,5 +1,6 @@
-// Hostile requests against the functions-framework server started as the README says (the built module,
-// `functions-framework --target=... --source=dist/functions/index.js`, no NODE_ENV): every answer is
+// Hostile requests against the functions-framework server started as the README says (the package's
+// `main`, the bundle dist/bundle/functions.mjs, as Cloud Run loads it: `functions-framework --target=...`,
+// no NODE_ENV): every answer is
 // JSON without a stack, and nothing beyond the body limit is read, before or after the token check.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { request } from 'node:http';
@@ -38,7 +39,7 @@ async function serve(target: string): Promise<string> {
     DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
   };
   const bin = join(ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js');
-  const child = spawn(process.execPath, [bin, `--target=${target}`, '--source=dist/functions/index.js'], {
+  const child = spawn(process.execPath, [bin, `--target=${target}`, '--source=.'], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,13 +1,14 @@
-// Runs the BUILT command (dist/shared/cli/main.js) as a child process, building it first when the
-// sources are newer than the build. One build at a time across test files (a lock directory).
+// Runs the BUILT command as users get it (package.json `bin`: the bundle dist/bundle/cli.mjs) as a child
+// process, building it first (`npm run build`: tsc, then the bundle) when the sources are newer than the
+// build. One build at a time across test files (a lock directory).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const CLI = join(ROOT, 'dist', 'shared', 'cli', 'main.js');
+export const CLI = join(ROOT, 'dist', 'bundle', 'cli.mjs');
 const LOCK = join(ROOT, 'dist', '.cli-test-build.lock');
 const run = promisify(execFile);
 
@@ -47,9 +48,18 @@ export async function ensureBuilt(): Promise<void> {
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     await run(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], { cwd: ROOT }).catch(
       (error: { stdout?: string }) => {
-        if (!existsSync(CLI)) throw new Error(`build failed:\n${error.stdout ?? error}`);
+        if (!existsSync(join(ROOT, 'dist', 'shared', 'cli', 'main.js')))
+          throw new Error(`build failed:\n${error.stdout ?? error}`);
       },
     );
+    // package.json's `bundle` script, run as npm would (its node_modules/.bin and this node first on PATH).
+    const { scripts } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const PATH = [join(ROOT, 'node_modules', '.bin'), dirname(process.execPath), process.env.PATH].join(
+      delimiter,
+    );
+    await run('sh', ['-c', scripts.bundle!], { cwd: ROOT, env: { ...process.env, PATH } });
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }

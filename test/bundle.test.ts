@@ -1,0 +1,58 @@
+// The deployed bundle (package.json `main`, dist/bundle/functions.mjs, built by `npm run build`): loaded
+// as the functions-framework loads it, it registers the four functions with the framework's own
+// registry (the framework stays outside the bundle), and the code it loads has its source map read, so
+// stack traces name the TypeScript sources.
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from './support/cli.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+beforeAll(async () => {
+  await ensureBuilt();
+}, 120_000);
+
+describe('the functions bundle', () => {
+  it('registers every function and maps its code to the sources', async () => {
+    const script = `
+      import { readdirSync, readFileSync } from 'node:fs';
+      import { findSourceMap } from 'node:module';
+      import { join, resolve } from 'node:path';
+      import { pathToFileURL } from 'node:url';
+      import { getFunction } from '@google-cloud/functions-framework/testing';
+      const { main } = JSON.parse(readFileSync('package.json', 'utf8'));
+      await import(pathToFileURL(resolve(main)).href);
+      const registered = ['tick', 'keepalive', 'dispatch', 'status'].filter((name) => typeof getFunction(name) === 'function');
+      const dir = resolve(main, '..');
+      const sources = readdirSync(dir)
+        .filter((file) => file.endsWith('.mjs'))
+        .flatMap((file) => findSourceMap(join(dir, file))?.payload.sources ?? []);
+      const error = await (async () => { try { await getFunction('status')({ }, null); } catch (e) { return e; } })();
+      console.log(JSON.stringify({
+        main,
+        registered,
+        mapsIndex: sources.some((source) => source.endsWith('functions/index.ts')),
+        stack: String(error?.stack ?? ''),
+      }));
+    `;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '--no-warnings', '-e', script],
+      { cwd: ROOT, env: { PATH: process.env.PATH ?? '' } },
+    );
+    const result = JSON.parse(stdout) as {
+      main: string;
+      registered: string[];
+      mapsIndex: boolean;
+      stack: string;
+    };
+    expect(result.main).toBe('dist/bundle/functions.mjs');
+    expect(result.registered).toEqual(['tick', 'keepalive', 'dispatch', 'status']);
+    expect(result.mapsIndex).toBe(true);
+    // A request object without headers fails inside the handler: its frames are the .ts sources.
+    expect(result.stack).toMatch(/functions\/\w+\.ts:\d+:\d+/);
+  });
+});
