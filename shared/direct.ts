@@ -40,7 +40,8 @@ export class DirectTransport implements Transport {
     client.on('error', ignore);
     let broken = false;
     try {
-      await client.query(sql.begin(this.timeouts.lockTimeoutMs, this.timeouts.statementTimeoutMs));
+      const generic = calls.length > 0 && calls.every((call) => call.statement.generic);
+      await client.query(sql.begin(this.timeouts.lockTimeoutMs, this.timeouts.statementTimeoutMs, generic));
       const results: Row[][] = [];
       for (const { statement, values } of calls) {
         const { rows } = await client.query<Row>({

@@ -1,7 +1,7 @@
 /**
  * Serving one target for one tick (design, "The window"). The first pass runs at once; with a window,
  * the target's waker starts a new pass when something happens (Odoo's NOTIFY on the direct path,
- * coalesced over a few ms; every BRIDGE_POLL_MS through the bridge), when the earliest eta or a
+ * whose named jobs keep the window's channel heads current; every BRIDGE_POLL_MS through the bridge), when the earliest eta or a
  * throttle pause comes due, and at the waker's poll period as a fallback. No pass starts after the
  * window; every dispatch is settled, the summary is returned, and every connection is closed.
  * Nothing here knows which transport the target uses.
@@ -60,11 +60,6 @@ export interface ServeOptions {
   signal?: AbortSignal;
 }
 
-/**
- * Notifications arriving this soon after a pass share the next one (a burst is claimed in batches).
- * An idle window passes at once: the first notification after a quiet spell costs no delay.
- */
-export const COALESCE_MS = 2;
 /** A pass slower than this without the helper indexes earns one hint per tick to create them. */
 const SLOW_PASS_MS = 150;
 /** A lost LISTEN connection is reopened at most this often. */
@@ -150,8 +145,6 @@ class TargetWindow {
   private nextWake: number | null = null;
   private morePending = false;
   private claimedLast = false;
-  /** When the last pass ended (local ms): a wake-up right after it is coalesced, one after a quiet spell is not. */
-  private lastPassEnd = 0;
   private readonly runtime: TargetRuntime;
   private readonly config: Config;
   private readonly options: ServeOptions;
@@ -183,7 +176,6 @@ class TargetWindow {
         await this.listen();
         this.waker.notified = false;
         await this.guardedPass();
-        this.lastPassEnd = Date.now();
         if (this.over) break;
         await this.waitForWork();
         if (this.over) break;
@@ -230,11 +222,21 @@ class TargetWindow {
     }
   }
 
+  /**
+   * The first pass sweeps before it claims, so what the sweep requeues is sent in the same pass (all a
+   * window-0 tick gets). Later passes sweep after their claim: the sweep (several statements, every
+   * SWEEP_EVERY_MS) never delays a pickup, and what it requeues notifies, which wakes the next pass.
+   */
   private async pass(): Promise<void> {
     this.summary.passes += 1;
     if (!(await this.mayServe())) return;
-    await this.sweepIfDue();
-    if (Date.now() < this.backoffUntil) return;
+    const first = this.lastSweep === 0;
+    if (first) await this.sweepIfDue();
+    if (Date.now() >= this.backoffUntil) await this.claimAndDispatch();
+    if (!first) await this.sweepIfDue();
+  }
+
+  private async claimAndDispatch(): Promise<void> {
     const { transport, tree } = this.runtime;
     this.dispatcher ??= await openDispatcher(this.runtime, this.config);
     const passStarted = Date.now();
@@ -428,9 +430,9 @@ class TargetWindow {
     const relisten = this.waker.listening ? Number.POSITIVE_INFINITY : this.lastListen + RELISTEN_MS;
     const poll = this.claimedLast ? this.waker.busyPollMs : this.waker.pollMs;
     const until = Math.min(this.deadline, Date.now() + poll, wake, relisten);
+    // No coalescing delay: notifications that arrive during a pass are drained together by the next
+    // one, which batches a burst by itself. Measured (bench latency/throughput): see README, Benchmarks.
     await this.waker.wait(until, this.options.signal);
-    const coalesceUntil = this.lastPassEnd + COALESCE_MS;
-    if (this.waker.notified && Date.now() < coalesceUntil) await pause(coalesceUntil, this.options.signal);
   }
 }
 
