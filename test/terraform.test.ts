@@ -649,7 +649,7 @@ describe('terraform/', () => {
   });
 
   // Read by Node.js and the functions framework, not by the runner's configuration.
-  const PLATFORM_ENVIRONMENT = new Set(['NODE_ENV']);
+  const PLATFORM_ENVIRONMENT = new Set(['NODE_ENV', 'NODE_OPTIONS']);
 
   it('decides every runner setting: plain, secret, or unset with a reason (drift)', () => {
     const locals = root().locals;
