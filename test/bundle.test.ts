@@ -1,8 +1,11 @@
-// The deployed bundle (package.json `main`, dist/bundle/functions.mjs, built by `npm run build`): loaded
-// as the functions-framework loads it, it registers the four functions with the framework's own
+// The bundles `npm run build` makes. The functions (package.json `main`, dist/bundle/functions.mjs):
+// loaded as the functions-framework loads it, it registers the four functions with the framework's own
 // registry (the framework stays outside the bundle), and the code it loads has its source map read, so
-// stack traces name the TypeScript sources.
+// stack traces name the TypeScript sources. The command (package.json `bin`, dist/bundle/cli.mjs) keeps
+// Node's compile cache in the temporary directory, unless NODE_DISABLE_COMPILE_CACHE says not to.
 import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -54,5 +57,31 @@ describe('the functions bundle', () => {
     expect(result.mapsIndex).toBe(true);
     // A request object without headers fails inside the handler: its frames are the .ts sources.
     expect(result.stack).toMatch(/functions\/\w+\.ts:\d+:\d+/);
+  });
+});
+
+describe('the command bundle', () => {
+  it('keeps a compile cache in the temporary directory, and none when told not to', async () => {
+    const run = async (extra: Record<string, string>) => {
+      const dir = mkdtempSync(join(tmpdir(), 'qjr-compile-cache-'));
+      try {
+        const { stdout } = await promisify(execFile)(
+          process.execPath,
+          [join(ROOT, 'dist', 'bundle', 'cli.mjs'), '--version'],
+          {
+            env: { PATH: process.env.PATH ?? '', TMPDIR: dir, ...extra },
+          },
+        );
+        const cache = join(dir, 'node-compile-cache');
+        const entries = existsSync(cache) ? readdirSync(cache, { recursive: true }).length : 0;
+        return { stdout: stdout.trim(), entries };
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
+    const cached = await run({});
+    expect(cached.stdout).toMatch(/^queue-job-runner \d+\.\d+\.\d+$/);
+    expect(cached.entries).toBeGreaterThan(1);
+    expect((await run({ NODE_DISABLE_COMPILE_CACHE: '1' })).entries).toBe(0);
   });
 });
