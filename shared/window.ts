@@ -60,6 +60,14 @@ export interface ServeOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * While dispatches are in flight, a wake-up within this many ms of the last pass's end waits for the
+ * rest of it, so a busy window claims its completions in batches. Measured (20,000 no-op jobs,
+ * root:200, 1 tick, alternated runs): 0 ms 1,992 and 2,038 passes, PostgreSQL 868 and 911 µs of CPU a
+ * job; 2 ms 1,010 and 764 passes, 703 and 648 µs; throughput the same within noise (894-1,029 jobs/s).
+ * With nothing in flight (a lone new job) the pass starts at once: no delay on an idle pickup.
+ */
+export const COALESCE_MS = 2;
 /** A pass slower than this without the helper indexes earns one hint per tick to create them. */
 const SLOW_PASS_MS = 150;
 /** A lost LISTEN connection is reopened at most this often. */
@@ -142,6 +150,8 @@ class TargetWindow {
   private lastUpstreamCheck = 0;
   private lastListen = 0;
   private slowPassReported = false;
+  /** When the last pass ended (local ms). */
+  private lastPassEnd = 0;
   private nextWake: number | null = null;
   private morePending = false;
   private claimedLast = false;
@@ -176,6 +186,7 @@ class TargetWindow {
         await this.listen();
         this.waker.notified = false;
         await this.guardedPass();
+        this.lastPassEnd = Date.now();
         if (this.over) break;
         await this.waitForWork();
         if (this.over) break;
@@ -430,9 +441,10 @@ class TargetWindow {
     const relisten = this.waker.listening ? Number.POSITIVE_INFINITY : this.lastListen + RELISTEN_MS;
     const poll = this.claimedLast ? this.waker.busyPollMs : this.waker.pollMs;
     const until = Math.min(this.deadline, Date.now() + poll, wake, relisten);
-    // No coalescing delay: notifications that arrive during a pass are drained together by the next
-    // one, which batches a burst by itself. Measured (bench latency/throughput): see README, Benchmarks.
     await this.waker.wait(until, this.options.signal);
+    const coalesceUntil = this.lastPassEnd + COALESCE_MS;
+    if (this.waker.notified && this.inflight.size > 0 && Date.now() < coalesceUntil)
+      await pause(coalesceUntil, this.options.signal);
   }
 }
 
