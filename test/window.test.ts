@@ -2,6 +2,7 @@
 // and the Odoo stand-in. Assertions are on what the runner decided (which pass claimed which job, at
 // what database time: test/support/claims.ts), never on wall-clock gaps or latencies, which a loaded
 // machine stretches; the latency figures are only printed (the benchmark measures them).
+import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { POLL_MS } from '../shared/direct.ts';
 import { silentLogger } from '../shared/log.ts';
@@ -188,6 +189,38 @@ describe('window', () => {
     await tick(config, silentLogger);
     expect((await claims(fixture.db.pool)).map((claim) => claim.uuid)).toEqual([other.uuid, next.uuid]);
   });
+
+  it('stops dispatching within the window once the built-in runner starts, and never resumes while it runs', async () => {
+    // The probe runs every UPSTREAM_CHECK_MS (5 s), after the claim on later passes. Jobs committed one
+    // by one after the runner took its lock: those claimed are exactly the first ones, up to the pass
+    // that saw the runner; none after it, whenever that pass came.
+    const config = testConfig({ databaseUrl: fixture.db.url, channels: 'root:8', windowSeconds: 9 });
+    const running = tick(config, silentLogger);
+    // Past the first pass and its probe: a job committed now is claimed by a pass after it.
+    const before = await createJob(fixture.db.pool);
+    await untilClaimed([before.uuid]);
+    const upstream = new pg.Client({ connectionString: fixture.db.url });
+    await upstream.connect();
+    try {
+      await upstream.query('SELECT pg_advisory_lock(2293787760715711918)');
+      const committed: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        committed.push((await createJob(fixture.db.pool)).uuid);
+        await sleep(175);
+      }
+      const summary = await running;
+      expect(summary.targets[0]).toMatchObject({ upstreamRunner: true });
+      expect(summary.targets[0]?.errors.join(' ')).toContain('ODOO_QUEUE_JOB_CHANNELS=root:0');
+      const claimed = new Set((await claims(fixture.db.pool)).map((claim) => claim.uuid));
+      const k = committed.findIndex((uuid) => !claimed.has(uuid));
+      expect(k).toBeGreaterThanOrEqual(0); // refused before the last job
+      expect(committed.slice(k).filter((uuid) => claimed.has(uuid))).toEqual([]);
+      const states = await jobStates(fixture.db.pool, committed.slice(k));
+      expect(new Set(Object.values(states))).toEqual(new Set(['pending']));
+    } finally {
+      await upstream.end();
+    }
+  }, 40_000);
 
   it('starts no pass after the window and leaves nothing running', async () => {
     const config = testConfig({ databaseUrl: fixture.db.url, windowSeconds: 1 });
