@@ -23,7 +23,8 @@ export interface Changes {
  * Jobs read per raw channel when the heads are filled. A channel holding more than this is known only
  * up to it; once fewer are left than a pass may take from it, the heads are read again. The read costs
  * about the same at any depth, since it ranks every pending row first (bench/pass.ts, 100 k pending in
- * 8 channels, no helper indexes, two runs: depth 200 307 and 557 ms, depth 2,000 458 and 524 ms), and a
+ * 8 channels, no helper indexes, three runs: depth 200 307, 557 and 298 ms, depth 2,000 458, 524 and
+ * 329 ms), and a
  * deeper one refills far less often: with root:200 a busy channel is read again after about 1,800
  * claims instead of 200. Memory: about 150 bytes a job, 2.4 MB for 8 busy channels.
  */
