@@ -128,3 +128,44 @@ async function uuidsOf(ids: number[]): Promise<string[]> {
   );
   return rows.map((row) => row.uuid);
 }
+
+describe("the LISTEN connection's report of what changed", () => {
+  /** Waits (an event; fails only after 20 s) until the waker heard something. */
+  async function heard(waker: ReturnType<DirectTransport['waker']>): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!waker.notified) {
+      if (Date.now() > deadline) throw new Error('no notification arrived');
+      await waker.wait(Date.now() + 500);
+    }
+    waker.notified = false;
+  }
+
+  it('is incomplete before the first drain and after a lost connection, until a drain while listening', async () => {
+    const transport = new DirectTransport(fixture.db.url);
+    const waker = transport.waker();
+    try {
+      await waker.open();
+      // Nothing drained yet: what happened before LISTEN is unknown.
+      expect(waker.drain!()).toEqual({ uuids: [], complete: false });
+      const job = await createJob(fixture.db.pool);
+      await heard(waker);
+      expect(waker.drain!()).toEqual({ uuids: [job.uuid], complete: true });
+
+      // The connection dies: incomplete until a drain while listening again.
+      await fixture.db.pool.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+      );
+      const deadline = Date.now() + 20_000;
+      while (waker.listening && Date.now() < deadline) await waker.wait(Date.now() + 200);
+      expect(waker.listening).toBe(false);
+      expect(waker.drain!().complete).toBe(false);
+      await waker.open();
+      expect(waker.drain!().complete).toBe(false); // the gap since the loss is not covered yet
+      expect(waker.drain!().complete).toBe(true);
+    } finally {
+      await waker.close();
+      await transport.close();
+    }
+  }, 40_000);
+});
