@@ -4,11 +4,12 @@
  * schema for the types the module uses (test/support/google-provider-schema.json). `terraform validate`
  * would catch a misspelt argument, but it needs the providers, which cannot be downloaded here.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
+import { type Hcl, tfFiles } from './support/terraform.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const terraformDir = join(repo, 'terraform');
@@ -36,17 +37,6 @@ const META = new Set([
   'provisioner',
   'connection',
 ]);
-
-type Hcl = Record<string, unknown>;
-
-function tfFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory())
-      return entry.name === '.terraform' || entry.name === '.build' ? [] : tfFiles(path);
-    return entry.name.endsWith('.tf') ? [path] : [];
-  });
-}
 
 const isBlockList = (value: unknown): value is Hcl[] =>
   Array.isArray(value) &&

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from '@cdktf/hcl2json';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SETTINGS } from '../shared/config.ts';
+import { type Hcl, tfFiles } from './support/terraform.ts';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const terraformDir = join(repo, 'terraform');
@@ -27,8 +28,6 @@ const RUNTIME_UPLOAD = [
   /^functions\//,
   /^shared\//,
 ];
-
-type Hcl = Record<string, unknown>;
 
 interface Module {
   dir: string;
@@ -50,15 +49,6 @@ interface Scope {
 
 const modules = new Map<string, Module>();
 const parsedFiles = new Map<string, Hcl>();
-
-function tfFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory())
-      return entry.name === '.terraform' || entry.name === '.build' ? [] : tfFiles(path);
-    return entry.name.endsWith('.tf') ? [path] : [];
-  });
-}
 
 function first(blocks: unknown): Hcl {
   return (Array.isArray(blocks) ? blocks[0] : blocks) as Hcl;

@@ -45,6 +45,22 @@ class RequestProxy(object):
         return getattr(RequestProxy.current, name)
 
 
+FAKE_MODULES = ("odoo", "odoo.http", "werkzeug", "werkzeug.exceptions")
+
+
+def saved_modules():
+    """The real entries install_fake_odoo() replaces, for restore_modules() after a test class."""
+    return {name: sys.modules.get(name) for name in FAKE_MODULES}
+
+
+def restore_modules(saved):
+    for name, module in saved.items():
+        if module is None:
+            sys.modules.pop(name, None)
+        else:
+            sys.modules[name] = module
+
+
 def install_fake_odoo():
     odoo = types.ModuleType("odoo")
     odoo.SUPERUSER_ID = 1
@@ -164,18 +180,14 @@ class FakeRequest(object):
 class ControllerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.saved = {name: sys.modules.get(name) for name in ("odoo", "odoo.http", "werkzeug", "werkzeug.exceptions")}
+        cls.saved = saved_modules()
         cls.main = import_controller()
         cls.catalogue = support.fixture_catalogue()
         cls.main._catalogue_cache[:] = [cls.catalogue]
 
     @classmethod
     def tearDownClass(cls):
-        for name, module in cls.saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+        restore_modules(cls.saved)
 
     def call(self, method="POST", statements=(), token=support.TOKEN, stored=support.TOKEN_SHA256,
              raw=None, content_type="application/json", db="prod"):

@@ -7,7 +7,6 @@ answered Odoo's HTML 404, because Odoo 16-18 select a database only from the ses
 that leaves one, and queue_job's own patch (queue_job/post_load.py) covers /queue_job/runjob only.
 """
 
-import sys
 import types
 import unittest
 
@@ -29,7 +28,7 @@ class FakeHTTPRequest(object):
 class DbRoutingTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.saved = {name: sys.modules.get(name) for name in ("odoo", "odoo.http", "werkzeug", "werkzeug.exceptions")}
+        cls.saved = test_controller.saved_modules()
         test_controller.import_controller()  # the package imports its controller: fake Odoo first
         from queue_job_runner_bridge import db_routing
 
@@ -37,11 +36,7 @@ class DbRoutingTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for name, module in cls.saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+        test_controller.restore_modules(cls.saved)
 
     def setUp(self):
         self.hosts = []
