@@ -261,9 +261,9 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
   const { limit = PASS_LIMIT, indexed = false, throttles } = options;
   const heads = options.heads?.heads;
   let uuids: string[] = [];
-  if (options.heads) {
-    const changes = options.heads.drain();
-    if (!changes.complete || heads!.stale(Date.now())) heads!.reset();
+  if (heads) {
+    const changes = options.heads!.drain();
+    if (!changes.complete || heads.stale(Date.now())) heads.reset();
     else uuids = changes.uuids;
   }
   const warm = heads?.warm ?? false;
@@ -274,9 +274,9 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
   for (const [name, mine] of throttles ?? []) {
     if (state.lastEnqueued.get(name) === mine.second) state.pausedUntil.set(name, mine.until);
   }
-  if (uuids.length > 0) {
+  if (heads && uuids.length > 0) {
     const rows = (changed ?? []) as unknown as (Candidate & { state: string })[];
-    heads!.update(uuids, rows.filter((row) => row.state === 'pending').map(toCandidate), state.now);
+    heads.update(uuids, rows.filter((row) => row.state === 'pending').map(toCandidate), state.now);
   }
 
   const { now, running, failedChannels, pausedUntil } = state;
@@ -288,14 +288,7 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
   const rootOpen = !closed.some((c) => c.name === 'root') && rootFree > 0;
   const need = Math.min(limit, rootFree);
   if (!heads) {
-    const due =
-      state.due && rootOpen
-        ? await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
-            need,
-            closed.flatMap((c) => sql.spellings(c.name)),
-            closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
-          ])
-        : [];
+    const due = state.due && rootOpen ? await readCandidates(transport, indexed, need, closed) : [];
     return { state, due, nextEta: state.nextEta };
   }
   if (!warm && !state.due && rootFree > 0) {
@@ -309,15 +302,25 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
     // Every channel, closed ones too: the heads must know them when they open.
     const nextEta = heads.warm ? heads.wakeAt : state.nextEta;
     const depth = Math.max(HEADS_DEPTH, 2 * need);
-    const rows = await query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
-      depth,
-      [],
-      [],
-    ]);
+    const rows = await readCandidates(transport, indexed, depth, []);
     heads.fill(rows.map(toCandidate), depth, nextEta, now, Date.now());
     due = heads.take(need, isOpen) ?? [];
   }
   return { state, due, nextEta: heads.wakeAt };
+}
+
+/** The first `perChannel` due pending jobs of each raw channel, the subtrees of `closed` left out. */
+function readCandidates(
+  transport: Transport,
+  indexed: boolean,
+  perChannel: number,
+  closed: readonly ChannelConfig[],
+): Promise<Candidate[]> {
+  return query<Candidate>(transport, indexed ? sql.candidatesByIndex : sql.candidatesByScan, [
+    perChannel,
+    closed.flatMap((c) => sql.spellings(c.name)),
+    closed.flatMap((c) => sql.spellings(c.name).map(sql.subtreePattern)),
+  ]);
 }
 
 /** Whether a raw channel's jobs may be planned: none of its limiting channels is closed. */

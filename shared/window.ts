@@ -1,10 +1,10 @@
 /**
  * Serving one target for one tick (design, "The window"). The first pass runs at once; with a window,
- * the target's waker starts a new pass when something happens (Odoo's NOTIFY on the direct path,
- * whose named jobs keep the window's channel heads current; every BRIDGE_POLL_MS through the bridge), when the earliest eta or a
- * throttle pause comes due, and at the waker's poll period as a fallback. No pass starts after the
- * window; every dispatch is settled, the summary is returned, and every connection is closed.
- * Nothing here knows which transport the target uses.
+ * the target's waker starts a new pass when something happens (Odoo's NOTIFY on the direct path, whose
+ * named jobs keep the window's channel heads current; every BRIDGE_POLL_MS through the bridge), when
+ * the earliest eta or a throttle pause comes due, and at the waker's poll period as a fallback. No pass
+ * starts after the window; every dispatch is settled, the summary is returned, and every connection is
+ * closed. Nothing here knows which transport the target uses.
  */
 
 import { assess, type Capabilities, probe } from './capabilities.ts';
@@ -170,8 +170,8 @@ class TargetWindow {
     this.summary = emptySummary(runtime.target.name, false);
     this.deadline = started + options.windowSeconds * 1000;
     this.waker = runtime.transport.waker();
-    const waker = this.waker;
-    if (this.windowed && waker.drain) this.heads = { heads: new Heads(), drain: () => waker.drain!() };
+    const { drain } = this.waker;
+    if (this.windowed && drain) this.heads = { heads: new Heads(), drain: drain.bind(this.waker) };
   }
 
   private get windowed(): boolean {
