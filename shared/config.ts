@@ -3,7 +3,7 @@
  * An invalid value fails with a ConfigError naming the variable and the problem, never the value of a
  * secret (connection strings, passwords, tokens).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { type ChannelConfig, ChannelsError, parseChannels, runnerDisabled } from './channels.ts';
 
 export type LogLevel = 'debug' | 'info' | 'warning' | 'error';

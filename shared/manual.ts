@@ -13,7 +13,7 @@
  * - A paused target (channels `root:0`), one where upstream's runner is active, one whose module the
  *   capability probe refuses, or one whose modules are being upgraded is refused as a whole.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { assess, probe } from './capabilities.ts';
 import { normalizeChannel } from './channels.ts';
 import { type ClaimedJob, claimPlanned, PASS_LIMIT, PLAN_ATTEMPTS, readPlanState } from './claim.ts';

@@ -59,17 +59,24 @@ locals {
 }
 
 locals {
-  # Not a runner setting: V8's heap sized to the instance rather than to the machine under it. The young
-  # generation gets 2 MB per semi-space (default 16 MB), so a busy window's short-lived garbage is scavenged
-  # early instead of filling 48 MB of young space; the old generation gets the instance's memory less 64 MB
-  # (the Cloud Run buildpack's own rule, made explicit): V8 sizes its first old-generation limit from that
-  # maximum, and from the host's memory without it. Measured on the bench machine (24 GB, 2 cores; 10,000
-  # jobs, root:200, no-work stand-in, one tick window): peak RSS 208 MB with Node's defaults, 140 MB with
-  # the semi-space alone, 107 MB with both (the same at --max-old-space-size 96 to 1024; heap in use at its
-  # peak 75 -> 26 MB); jobs/s and runner CPU unchanged within the noise of the shared machine.
+  # Not runner settings: memory sized to the instance rather than to the machine under it.
+  # - The young generation gets 1 MB per semi-space (default 16 MB), so a busy window's short-lived
+  #   garbage is scavenged early instead of filling 48 MB of young space.
+  # - The old generation gets the instance's memory less 64 MB (the Cloud Run buildpack's own rule, made
+  #   explicit): V8 sizes its first old-generation limit from that maximum, and from the host's memory
+  #   without it.
+  # - One V8 worker thread (--v8-pool-size=1) and two malloc arenas (MALLOC_ARENA_MAX=2): glibc gives each
+  #   thread that allocates an arena of its own, and an instance of 1 vCPU or less has no use for a thread
+  #   per host core.
+  # Measured on the bench machine (24 GB, 2 cores; 20,000 jobs, root:200, no-work stand-in, one tick
+  # window, the bundle): peak RSS 208 MB with Node's defaults (10,000 jobs, tsc build), 140 MB with the
+  # semi-space at 2 MB alone, 107 MB with the old-space cap too (the same at --max-old-space-size 96 to
+  # 1024; heap in use at its peak 75 -> 26 MB); with the bundle 104 MB; then 97.6-98.0 MB with all four
+  # (three runs; each of pool size, arenas and semi-space alone 99.7-107 MB). Jobs/s and runner CPU
+  # unchanged within the noise of the shared machine.
   node_options = {
     for name, f in local.functions :
-    name => "--max-semi-space-size=2 --max-old-space-size=${tonumber(regex("^[0-9]+", f.memory)) * (endswith(f.memory, "Gi") ? 1024 : 1) - 64}"
+    name => "--max-semi-space-size=1 --v8-pool-size=1 --max-old-space-size=${tonumber(regex("^[0-9]+", f.memory)) * (endswith(f.memory, "Gi") ? 1024 : 1) - 64}"
   }
 }
 
@@ -112,7 +119,7 @@ resource "google_cloudfunctions2_function" "runner" {
     vpc_connector                 = local.static_egress ? google_vpc_access_connector.egress[0].id : null
     vpc_connector_egress_settings = local.static_egress ? "ALL_TRAFFIC" : null
 
-    environment_variables = { for setting, value in merge(local.plain_settings, each.value.settings, { NODE_OPTIONS = local.node_options[each.key] }) : setting => value if value != null }
+    environment_variables = { for setting, value in merge(local.plain_settings, each.value.settings, { NODE_OPTIONS = local.node_options[each.key], MALLOC_ARENA_MAX = "2" }) : setting => value if value != null }
 
     dynamic "secret_environment_variables" {
       for_each = local.secrets

@@ -638,8 +638,8 @@ describe('terraform/', () => {
     expect(tfvars).not.toMatch(/^odoo_bridge_token\s*=/m);
   });
 
-  // Read by Node.js and the functions framework, not by the runner's configuration.
-  const PLATFORM_ENVIRONMENT = new Set(['NODE_ENV', 'NODE_OPTIONS']);
+  // Read by Node.js, glibc and the functions framework, not by the runner's configuration.
+  const PLATFORM_ENVIRONMENT = new Set(['NODE_ENV', 'NODE_OPTIONS', 'MALLOC_ARENA_MAX']);
 
   it('decides every runner setting: plain, secret, or unset with a reason (drift)', () => {
     const locals = root().locals;
