@@ -105,7 +105,8 @@ export interface ChildResult {
   cpuSystemMs: number;
   maxRssKb: number;
   /** Peaks sampled every 50 ms in the child, MB. */
-  peakMb: { heapUsed: number; external: number; arrayBuffers: number };
+  /** Sampled every 50 ms; anon and file: the resident split at the highest RSS sampled (Linux; else 0). */
+  peakMb: { heapUsed: number; external: number; arrayBuffers: number; anon: number; file: number };
 }
 
 export interface RunnerChild {
@@ -130,12 +131,12 @@ export interface RunnerChildOptions {
 }
 
 /**
- * NODE_OPTIONS of the tick function at its default 512Mi (terraform/functions.tf, `node_options`): without
- * an explicit heap maximum V8 sizes its old generation from this machine's memory (24 GB), not the
- * instance's. Peak RSS under load (10,000 jobs, root:200, one window): 208 MB with Node's defaults,
- * 140 MB with the semi-space cap alone, 107 MB with both.
+ * NODE_OPTIONS and MALLOC_ARENA_MAX of the tick function at its default 512Mi (terraform/functions.tf,
+ * `node_options`, with the measurements): without an explicit heap maximum V8 sizes its old generation
+ * from this machine's memory (24 GB), not the instance's.
  */
-export const RUNNER_NODE_OPTIONS = '--max-semi-space-size=2 --max-old-space-size=448';
+export const RUNNER_NODE_OPTIONS = '--max-semi-space-size=1 --v8-pool-size=1 --max-old-space-size=448';
+export const RUNNER_MALLOC_ARENA_MAX = '2';
 
 /**
  * tick-child.ts with its types stripped, as bench/dist/tick-child.js, for the runs of a built entry: so
@@ -171,6 +172,7 @@ export function spawnRunner(options: RunnerChildOptions): RunnerChild {
         // The heap flags the tick function runs with (terraform/functions.tf), then the profiling hook:
         // BENCH_RUNNER_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' npm run bench … (later flags win).
         NODE_OPTIONS: [RUNNER_NODE_OPTIONS, process.env.BENCH_RUNNER_NODE_OPTIONS].filter(Boolean).join(' '),
+        MALLOC_ARENA_MAX: RUNNER_MALLOC_ARENA_MAX,
         ...options.env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -228,9 +230,46 @@ export function buildOnce(ctx: BenchContext): Promise<boolean> {
         ? `built ${outDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`
         : 'no build output: the runner child uses the .ts sources',
     );
+    bundled = ok && (await bundleRunner(ctx, outDir));
     return ok;
   })();
   return built;
+}
+
+let bundled = false;
+
+/** The entry of the runner as deployed: the bundle when `buildOnce` made one, else the tsc build. */
+export async function deployedEntry(ctx: BenchContext): Promise<'bundle' | 'dist' | 'ts'> {
+  if (!(await buildOnce(ctx))) return 'ts';
+  return bundled ? 'bundle' : 'dist';
+}
+
+/**
+ * bench/runner-entry.ts bundled into bench/dist/bundle/runner.mjs with the settings of package.json's
+ * `bundle` script (esm, node platform and target, source maps, undici and pg loaded from node_modules
+ * at run time by shared/lazy.ts): what the runner's memory is in production, where the deployed module is
+ * the bundle (package.json `main`). It differs from the tsc build in what it loads of zod: 180 KB of it,
+ * against the whole package (its locales too) that `import 'zod'` loads unbundled.
+ */
+async function bundleRunner(ctx: BenchContext, outDir: string): Promise<boolean> {
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({
+      entryPoints: [join(BENCH_DIR, 'runner-entry.ts')],
+      outfile: join(outDir, 'bundle', 'runner.mjs'),
+      bundle: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22.18',
+      sourcemap: true,
+      external: ['@google-cloud/functions-framework'],
+      logLevel: 'warning',
+    });
+    return true;
+  } catch (error) {
+    ctx.log(`no bundle (${String(error).split('\n')[0]}): the runner child uses the tsc build`);
+    return false;
+  }
 }
 
 /**

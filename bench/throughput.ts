@@ -9,11 +9,12 @@ import { hiRes } from '../dev/stats.ts';
 import * as sql from '../shared/sql.ts';
 import { createJobs } from '../test/support/jobs.ts';
 import { startOdoo } from '../test/support/odoo.ts';
+import { type BackendCpu, sampleBackends } from './backends.ts';
 import {
   BASELINE_REVISION,
   type BenchContext,
   baselineBuild,
-  buildOnce,
+  deployedEntry,
   type Figure,
   round,
   spawnRunner,
@@ -25,8 +26,8 @@ const TIME_LIMIT_MS = 150_000;
 
 export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
   const figures: Figure[] = [];
-  // The runner as deployed (tsc output) when it builds; its memory then has no type stripper in it.
-  const entry = (await buildOnce(ctx)) ? 'dist' : 'ts';
+  // The runner as deployed (the bundle) when it builds; its memory then has no type stripper in it.
+  const entry = await deployedEntry(ctx);
   // The same load on the code before issue 12's work, in this run: the "≥ 2× today's" target.
   const before = await baselineBuild(ctx);
   if (before !== null) figures.push(...(await run(ctx, 1, before, false, `baseline ${BASELINE_REVISION}`)));
@@ -41,6 +42,21 @@ export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
       unit: '×',
       target: { value: 2, kind: 'min' },
       note: `${now.value} vs ${base.value} jobs/s, same machine, same run`,
+    });
+  const valueOf = (name: string) => figures.find((f) => f.name.startsWith(name))?.value;
+  const baseCost = valueOf("runner's own cost per job, 1 tick, baseline");
+  const nowCost = valueOf("runner's own cost per job, 1 tick (");
+  const ceiling = figures.find((f) => f.name === 'ceiling with a runner that costs nothing, 1 tick')?.value;
+  if (baseCost && nowCost && base && ceiling)
+    figures.push({
+      bench: 'throughput',
+      name: `runner's own cost per job, baseline ${BASELINE_REVISION} / now`,
+      value: round(baseCost / nowCost, 2),
+      unit: '×',
+      target: { value: 2, kind: 'min' },
+      note:
+        `${baseCost} vs ${nowCost} µs a job; 2× the baseline's jobs/s would be ${2 * base.value} jobs/s, ` +
+        `and the Odoo side alone allows ${ceiling} on this machine`,
     });
   // The same with the optional helper indexes: how much of the cost is the pass's candidate read.
   figures.push(...(await run(ctx, 1, entry, true)));
@@ -84,6 +100,8 @@ async function run(
     windowSeconds: Math.ceil(TIME_LIMIT_MS / 1000) + 10,
   });
   let completed = true;
+  const backends = await sampleBackends(ctx.server.adminUrl, db.name);
+  let backendCpu: BackendCpu = { runner: Number.NaN, odoo: Number.NaN, backends: 0 };
   const cpuBefore = process.cpuUsage();
   const pgBefore = ctx.postgresCpuSeconds();
   let tickStart = 0;
@@ -96,6 +114,7 @@ async function run(
         completed = false;
       });
     taken = odoo.counts().taken;
+    backendCpu = await backends.stop(); // before the runner's backends close with it
   } finally {
     runner.stop();
   }
@@ -114,13 +133,18 @@ async function run(
   const claimed = result.ticks.reduce((n, t) => n + t.claimed, 0);
   const perJob = (ms: number) => round((ms / taken) * 1000, 0);
   const requests = odoo.counts().requests - warmUp;
+  const standinUs = perJob((standinCpu.user + standinCpu.system) / 1000);
+  const runnerPgUs = perJob(backendCpu.runner * 1000);
+  const odooPgUs = perJob(backendCpu.odoo * 1000);
   const label = `${ticks} tick${ticks > 1 ? 's' : ''}${indexed ? ', helper indexes' : ''}${variant ? `, ${variant}` : ''}`;
   ctx.log(
     `${label}: ${taken}/${JOBS} jobs taken in ${round(seconds, 2)} s = ${rate} jobs/s${completed ? '' : ' (time limit hit)'}; ` +
       `${passes} passes, ${claimed} claimed, ${requests} runjob requests; ` +
       `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, ` +
-      `PostgreSQL ${perJob(pgCpuMs)} µs; runner (${variant ?? entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
-      `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB)`,
+      `PostgreSQL ${perJob(pgCpuMs)} µs (the runner's backends ${runnerPgUs}, the stand-in's ${odooPgUs}, ` +
+      `of ${backendCpu.backends}); runner (${variant ?? entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
+      `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB; at the peak ` +
+      `${result.peakMb.anon} MB anonymous, ${result.peakMb.file} MB mapped files)`,
   );
   const runnerBound = round((taken / runnerCpuMs) * 1000, 0);
   return [
@@ -144,11 +168,29 @@ async function run(
     },
     {
       bench: 'throughput',
+      name: `runner's own cost per job, ${label} (its CPU + its PostgreSQL backends')`,
+      value: perJob(runnerCpuMs) + runnerPgUs,
+      unit: 'µs',
+      note: `runner ${perJob(runnerCpuMs)} µs + its backends ${runnerPgUs} µs`,
+    },
+    {
+      bench: 'throughput',
+      name: `ceiling with a runner that costs nothing, ${label}`,
+      value: round((cpus().length * 1e6) / (standinUs + odooPgUs), 0),
+      unit: 'jobs/s',
+      note:
+        `${cpus().length} cores / the Odoo side's CPU per job: the stand-in ${standinUs} µs + its PostgreSQL ` +
+        `backends ${odooPgUs} µs; the runner's own: ${perJob(runnerCpuMs)} µs + its backends ${runnerPgUs} µs`,
+    },
+    {
+      bench: 'throughput',
       name: `peak RSS, runner under load (${label})`,
       value: round(result.maxRssKb / 1024),
       unit: 'MB',
       target: { value: 100, kind: 'max' },
-      note: `peak JS heap used ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB (sampled every 50 ms)`,
+      note:
+        `peak JS heap used ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB (sampled every 50 ms); ` +
+        `resident at the peak: ${result.peakMb.anon} MB anonymous, ${result.peakMb.file} MB mapped files (the node binary)`,
     },
   ];
 }
