@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createDatabase, createTemplate, type TestDatabase, uniqueDatabaseName } from '../test/support/db.ts';
 import { type PostgresServer, startEmbeddedPostgres } from '../test/support/postgres.ts';
+import { statementSettings } from './statements.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const REPO_DIR = dirname(BENCH_DIR);
@@ -37,7 +38,7 @@ export interface BenchContext {
 
 export async function startBenchServer(log: (line: string) => void): Promise<BenchContext> {
   // Test settings (fsync and synchronous_commit off): the figures are the runner's, not the disk's.
-  const server = await startEmbeddedPostgres({ maxConnections: 400 });
+  const server = await startEmbeddedPostgres({ maxConnections: 400, settings: statementSettings });
   await createTemplate(server.adminUrl);
   const port = Number(new URL(server.adminUrl).port);
   const postmaster = findPostmaster(port);

@@ -19,6 +19,7 @@ import {
   round,
   spawnRunner,
 } from './common.ts';
+import { resetStatements, STATEMENTS, topStatements } from './statements.ts';
 
 const JOBS = 20_000;
 const CAPACITY = 200;
@@ -43,9 +44,9 @@ export async function throughputBench(ctx: BenchContext): Promise<Figure[]> {
       target: { value: 2, kind: 'min' },
       note: `${now.value} vs ${base.value} jobs/s, same machine, same run`,
     });
-  const valueOf = (name: string) => figures.find((f) => f.name.startsWith(name))?.value;
-  const baseCost = valueOf("runner's own cost per job, 1 tick, baseline");
-  const nowCost = valueOf("runner's own cost per job, 1 tick (");
+  const figureValue = (name: string) => figures.find((f) => f.name.startsWith(name))?.value;
+  const baseCost = figureValue("runner's own cost per job, 1 tick, baseline");
+  const nowCost = figureValue("runner's own cost per job, 1 tick (");
   const ceiling = figures.find((f) => f.name === 'ceiling with a runner that costs nothing, 1 tick')?.value;
   if (baseCost && nowCost && base && ceiling)
     figures.push({
@@ -99,6 +100,7 @@ async function run(
     entry,
     windowSeconds: Math.ceil(TIME_LIMIT_MS / 1000) + 10,
   });
+  if (STATEMENTS) await resetStatements(db.pool);
   let completed = true;
   const backends = await sampleBackends(ctx.server.adminUrl, db.name);
   let backendCpu: BackendCpu = { runner: Number.NaN, odoo: Number.NaN, backends: 0 };
@@ -124,6 +126,7 @@ async function run(
   await odoo.waitFor(() => odoo.counts().inFlight === 0, 10_000).catch(() => {});
   await delay(100);
   await odoo.close();
+  const statements = STATEMENTS ? await topStatements(db.pool, taken) : [];
   await db.close();
 
   const seconds = (lastRequest - tickStart) / 1000;
@@ -146,6 +149,7 @@ async function run(
       `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB; at the peak ` +
       `${result.peakMb.anon} MB anonymous, ${result.peakMb.file} MB mapped files)`,
   );
+  for (const line of statements) ctx.log(`  ${line}`);
   const runnerBound = round((taken / runnerCpuMs) * 1000, 0);
   return [
     {

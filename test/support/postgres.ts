@@ -37,6 +37,8 @@ export interface StartPostgresOptions {
   port?: number;
   /** Embedded only: stop and clean up on SIGINT/SIGTERM/SIGHUP (default true; the demo handles them). */
   handleSignals?: boolean;
+  /** More server settings (`-c name=value`), e.g. the benchmarks' pg_stat_statements. */
+  settings?: Record<string, string>;
 }
 
 export async function startPostgres(options: StartPostgresOptions = {}): Promise<PostgresServer> {
@@ -107,6 +109,7 @@ function serverFlags(options: StartPostgresOptions): string[] {
   if (!options.durable) {
     flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   }
+  for (const [name, value] of Object.entries(options.settings ?? {})) flags.push('-c', `${name}=${value}`);
   return flags;
 }
 
