@@ -113,7 +113,7 @@ export async function passBench(ctx: BenchContext): Promise<Figure[]> {
           ctx.log(`helper indexes built in ${round((hiRes() - t) / 1000)} s`);
         }
         // As the window decides: the cheaper read only when every helper index is present and valid.
-        const present = await helperIndexesPresent(pool);
+        const present = (await helperIndexesPresent(pool)).all;
         if (present !== indexed) throw new Error(`helper indexes present: ${present}, expected ${indexed}`);
         for (const mode of MODES) {
           for (const shape of SHAPES) {
@@ -254,7 +254,7 @@ async function measure(
   const waker = mode === 'window' ? pool.waker() : null;
   await waker?.open();
   const heads = new Heads();
-  const options: PassOptions = { indexed };
+  const options: PassOptions = { indexes: { candidates: indexed, throttle: indexed } };
   if (waker) options.heads = { heads, drain: () => waker.drain!() };
   const times: number[] = [];
   let trips = 0;

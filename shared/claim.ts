@@ -102,10 +102,10 @@ function sequentialParents(tree: ChannelTree): string[] {
   return [...tree.configured.values()].filter((c) => c.sequentialDefault).map((c) => c.name);
 }
 
-function passStateCall(tree: ChannelTree, readEta: boolean): Call {
+function passStateCall(tree: ChannelTree, readEta: boolean, indexes: PassIndexes): Call {
   const throttled = throttledChannels(tree);
   return {
-    statement: sql.passState,
+    statement: indexes.throttle ? sql.passStateByIndex : sql.passState,
     values: [
       sequentialNames(tree),
       throttled.map((c) => c.name),
@@ -137,8 +137,12 @@ function toPlanState(tree: ChannelTree, state: PassStateRow): PlanState {
   };
 }
 
-export async function readPlanState(transport: Transport, tree: ChannelTree): Promise<PlanState> {
-  const [rows] = await transport.run([passStateCall(tree, true)]);
+export async function readPlanState(
+  transport: Transport,
+  tree: ChannelTree,
+  indexes: PassIndexes = NO_INDEXES,
+): Promise<PlanState> {
+  const [rows] = await transport.run([passStateCall(tree, true, indexes)]);
   return toPlanState(tree, rows![0] as unknown as PassStateRow);
 }
 
@@ -147,6 +151,21 @@ export interface ClaimOptions {
   named?: boolean;
   /** null: claim without proving anything (a manual run that ignores capacity). */
   assumed: PlanState | null;
+  /** Which helper indexes exist: the throttle proof uses the date_enqueued one when it does. */
+  indexes?: PassIndexes;
+}
+
+/** Which optional helper indexes the pass's reads may use (`helperIndexesPresent`). */
+export interface PassIndexes {
+  candidates: boolean;
+  throttle: boolean;
+}
+
+const NO_INDEXES: PassIndexes = { candidates: false, throttle: false };
+
+function claimStatementFor(named: boolean, indexes: PassIndexes): sql.Statement {
+  if (named) return indexes.throttle ? sql.claimNamedByIndex : sql.claimNamed;
+  return indexes.throttle ? sql.claimByIndex : sql.claim;
 }
 
 /** Takes the baton and claims `ids` if `assumed` still holds; `holds` false means nothing was claimed. */
@@ -163,7 +182,7 @@ export async function claimPlanned(
   const [baton, claim] = await transport.run([
     { statement: sql.baton },
     {
-      statement: options.named ? sql.claimNamed : sql.claim,
+      statement: claimStatementFor(options.named ?? false, options.indexes ?? NO_INDEXES),
       values: [
         ids,
         running.map(([channel]) => channel),
@@ -191,8 +210,8 @@ export async function claimPlanned(
 export interface PassOptions {
   /** Most jobs claimed (PASS_LIMIT). */
   limit?: number;
-  /** Whether the optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper read. */
-  indexed?: boolean;
+  /** Which optional helper indexes exist (`queue-job-runner optimize`): picks the cheaper reads. */
+  indexes?: PassIndexes;
   throttles?: ThrottleMemory;
   /** A window's heads and what its waker heard since the last pass (`heads.ts`). */
   heads?: { heads: Heads; drain(): Changes };
@@ -229,7 +248,10 @@ export async function claimPass(
       };
       if (planned.jobs.length === 0) return result;
 
-      const claim = await claimPlanned(transport, tree, planned.jobs, { assumed: state });
+      const claim = await claimPlanned(transport, tree, planned.jobs, {
+        assumed: state,
+        indexes: options.indexes,
+      });
       result.rootBaton = claim.rootBaton;
       if (!claim.holds) {
         // Another runner claimed since the read: plan again from what it left.
@@ -258,7 +280,8 @@ export async function claimPass(
  * channels that can take a job: when root is full, not at all.
  */
 async function readPass(transport: Transport, tree: ChannelTree, options: PassOptions): Promise<PassRead> {
-  const { limit = PASS_LIMIT, indexed = false, throttles } = options;
+  const { limit = PASS_LIMIT, indexes = NO_INDEXES, throttles } = options;
+  const indexed = indexes.candidates;
   const heads = options.heads?.heads;
   let uuids: string[] = [];
   if (heads) {
@@ -267,7 +290,7 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
     else uuids = changes.uuids;
   }
   const warm = heads?.warm ?? false;
-  const calls: Call[] = [passStateCall(tree, !warm)];
+  const calls: Call[] = [passStateCall(tree, !warm, indexes)];
   if (uuids.length > 0) calls.push({ statement: sql.jobsByUuid, values: [uuids] });
   const [stateRows, changed] = await transport.run(calls);
   const state = toPlanState(tree, stateRows![0] as unknown as PassStateRow);

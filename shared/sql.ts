@@ -107,17 +107,42 @@ const sequentialChannel = sequentialIn('$1', '$5');
 
 /**
  * Per throttled channel (placeholders of its names, subtree LIKE patterns and seconds; optionally of
- * the last-enqueued times a plan assumed): when its subtree last had a job enqueued.
+ * the last-enqueued times a plan assumed): when its subtree last had a job enqueued within its
+ * throttle. Two forms, the same rows:
+ * - `scan`: one pass over queue_job joined to the channels. date_enqueued has no index of Odoo's, so
+ *   this reads every row: measured beside 1 M `done` rows, 740 ms a statement (15 ms without a
+ *   throttled channel).
+ * - `index`, when the helper index on date_enqueued exists: per channel, the newest enqueued job of
+ *   its subtree, read backwards from now down to the throttle's bound; the ORDER BY ... LIMIT 1 is
+ *   what makes even a generic plan walk the index. Beside the same 1 M rows: under 1 ms. Without the
+ *   index this form would scan the table once per throttled channel, hence the two.
  */
-function throttledSince(names: string, subtrees: string, seconds: string, assumed?: string): string {
+function throttledSince(
+  form: 'scan' | 'index',
+  names: string,
+  subtrees: string,
+  seconds: string,
+  assumed?: string,
+): string {
   const carried = assumed ? ', t.assumed' : '';
+  const channels = `unnest(${names}::text[], ${subtrees}::text[], ${seconds}::int[]${assumed ? `, ${assumed}::float8[]` : ''})
+    AS t(name, subtree, seconds${assumed ? ', assumed' : ''})`;
+  const bound = `j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
+    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.subtree)`;
+  if (form === 'index')
+    return `
+  SELECT t.name${carried}, newest.last_enqueued
+  FROM ${channels}
+  CROSS JOIN LATERAL (
+    SELECT j.date_enqueued AS last_enqueued FROM queue_job j
+    WHERE cardinality(${names}::text[]) > 0 AND ${bound}
+    ORDER BY j.date_enqueued DESC LIMIT 1
+  ) newest`;
   return `
   SELECT t.name${carried}, max(j.date_enqueued) AS last_enqueued
-  FROM unnest(${names}::text[], ${subtrees}::text[], ${seconds}::int[]${assumed ? `, ${assumed}::float8[]` : ''})
-    AS t(name, subtree, seconds${assumed ? ', assumed' : ''})
+  FROM ${channels}
   JOIN queue_job j ON cardinality(${names}::text[]) > 0 AND j.date_enqueued IS NOT NULL
-    AND j.date_enqueued >= (SELECT now_utc FROM clock) - make_interval(secs => t.seconds + 1)
-    AND (${normalizedChannel} = t.name OR ${normalizedChannel} LIKE t.subtree)
+    AND ${bound}
   GROUP BY t.name${carried}`;
 }
 
@@ -144,9 +169,10 @@ const runningByRawChannel = `
  * and not sequential) are harmless: the planner only asks sequential channels. Read without the baton:
  * the claim re-checks under the baton that what the plan assumed still holds (`claim`).
  */
-export const passState = statement(
-  'qjr_pass_state',
-  `
+function passStateStatement(name: string, throttle: 'scan' | 'index'): Statement {
+  return statement(
+    name,
+    `
 WITH clock AS (SELECT now() AT TIME ZONE 'utc' AS now_utc),
 running AS (${runningByRawChannel}
 ),
@@ -161,7 +187,7 @@ waiting AS (
     AND ${sequentialChannel}
   ORDER BY ch, j.eta, coalesce(j.priority, 10), j.date_created, j.id
 ),
-throttled AS (${throttledSince('$2', '$3', '$4')}
+throttled AS (${throttledSince(throttle, '$2', '$3', '$4')}
 )
 SELECT
   (extract(epoch FROM (SELECT now_utc FROM clock)) * 1000)::float8 AS now,
@@ -178,8 +204,14 @@ SELECT
     (SELECT (extract(epoch FROM j.eta) * 1000)::float8 FROM queue_job j, clock
       WHERE j.state = 'pending' AND j.eta IS NOT NULL AND j.eta > clock.now_utc ORDER BY j.eta LIMIT 1)
   END AS "nextEta"`,
-  { generic: true },
-);
+    { generic: true },
+  );
+}
+
+export const passState = passStateStatement('qjr_pass_state', 'scan');
+
+/** The same, its throttle read through the helper index on date_enqueued (`throttledSince`). */
+export const passStateByIndex = passStateStatement('qjr_pass_state_index', 'index');
 
 const candidateColumns = `j.id, j.uuid, j.channel, j.priority,
   (extract(epoch FROM j.date_created) * 1000)::float8 AS "dateCreated", (extract(epoch FROM j.eta) * 1000)::float8 AS eta`;
@@ -253,7 +285,7 @@ UNION ALL
  * job enqueued since. Otherwise `holds` is false, nothing is claimed, and the runner plans again. With
  * $10 false (a manual run that ignores capacity) nothing is checked.
  */
-function claimStatement(name: string, dueOnly: boolean): Statement {
+function claimStatement(name: string, dueOnly: boolean, throttle: 'scan' | 'index'): Statement {
   return statement(
     name,
     `
@@ -269,7 +301,7 @@ failed AS (
   WHERE cardinality($4::text[]) + cardinality($11::text[]) > 0 AND j.state = 'failed' AND ${sequentialIn('$4', '$11')}
     AND NOT ${normalizedChannel} = ANY($5::text[])
 ),
-throttled AS (${throttledSince('$6', '$7', '$8', '$9')}
+throttled AS (${throttledSince(throttle, '$6', '$7', '$8', '$9')}
 ),
 holds AS (
   SELECT NOT $10::bool OR NOT (EXISTS (SELECT 1 FROM grown) OR EXISTS (SELECT 1 FROM failed)
@@ -295,13 +327,19 @@ SELECT (SELECT ok FROM holds) AS holds,
   );
 }
 
-export const claim = claimStatement('qjr_claim', true);
+export const claim = claimStatement('qjr_claim', true, 'scan');
+
+/** The claim, its throttle proof read through the helper index on date_enqueued (`throttledSince`). */
+export const claimByIndex = claimStatement('qjr_claim_index', true, 'index');
 
 /**
  * The claim for uuids an operator named ("run now"): as `claim`, guarded by state = 'pending' and
  * SKIP LOCKED so a job is still sent at most once, but without the eta guard: a named job runs now.
  */
-export const claimNamed = claimStatement('qjr_claim_named', false);
+export const claimNamed = claimStatement('qjr_claim_named', false, 'scan');
+
+/** `claimNamed` with the throttle proof read through the helper index on date_enqueued. */
+export const claimNamedByIndex = claimStatement('qjr_claim_named_index', false, 'index');
 
 /**
  * The guarded revert (invariant 4): a claimed job Odoo never got goes back to pending. Once Odoo has
@@ -530,22 +568,34 @@ GROUP BY 1, 2`,
 );
 
 /**
- * The optional helper indexes (`queue-job-runner optimize`): each channel's pending head in OCA order,
- * and the next eta, read without scanning the pending set. Partial on pending rows, so they stay small.
- * DDL: never part of the catalogue, never sent through the bridge.
+ * The optional helper indexes (`queue-job-runner optimize`). `candidates`: each channel's pending head
+ * in OCA order, and the next eta, read without scanning the pending set; partial on pending rows, so
+ * they stay small. `throttle`: date_enqueued, which a throttled channel's read needs (`throttledSince`);
+ * it covers every job ever enqueued (done ones keep the date), so it grows with the table, and each
+ * write of a job's state updates it like Odoo's own seven indexes. DDL: never part of the catalogue,
+ * never sent through the bridge.
  */
 export const helperIndexes = [
   {
     name: 'queue_job_runner_pending_idx',
+    serves: 'candidates',
     create: `CREATE INDEX CONCURRENTLY IF NOT EXISTS queue_job_runner_pending_idx
       ON queue_job (channel, (coalesce(priority, 10)), date_created, id) WHERE state = 'pending'`,
     drop: 'DROP INDEX CONCURRENTLY IF EXISTS queue_job_runner_pending_idx',
   },
   {
     name: 'queue_job_runner_eta_idx',
+    serves: 'candidates',
     create: `CREATE INDEX CONCURRENTLY IF NOT EXISTS queue_job_runner_eta_idx
       ON queue_job (eta) WHERE state = 'pending' AND eta IS NOT NULL`,
     drop: 'DROP INDEX CONCURRENTLY IF EXISTS queue_job_runner_eta_idx',
+  },
+  {
+    name: 'queue_job_runner_enqueued_idx',
+    serves: 'throttle',
+    create: `CREATE INDEX CONCURRENTLY IF NOT EXISTS queue_job_runner_enqueued_idx
+      ON queue_job (date_enqueued) WHERE date_enqueued IS NOT NULL`,
+    drop: 'DROP INDEX CONCURRENTLY IF EXISTS queue_job_runner_enqueued_idx',
   },
 ] as const;
 

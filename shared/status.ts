@@ -278,7 +278,7 @@ async function targetStatus(target: Target, config: Config, log: Logger): Promis
     };
     status.upstreamRunner = verdict.reason === 'builtin_runner';
     status.liveness = signal;
-    status.helperIndexes = indexes;
+    status.helperIndexes = indexes.all;
     status.at = new Date(now).toISOString();
     status.channels = aggregate(tree, now, rows, enqueued, started_);
     status.deadCandidates.enqueued = enqueued.reduce((n, row) => n + row.n, 0);

@@ -122,9 +122,27 @@ export async function openDispatcher(runtime: TargetRuntime, config: Config): Pr
   );
 }
 
-/** Whether `queue-job-runner optimize` created the helper indexes on this database (all of them, valid). */
-export async function helperIndexesPresent(transport: Transport): Promise<boolean> {
+/**
+ * Which of the helper indexes `queue-job-runner optimize` creates are on this database, valid: those
+ * serving the candidate reads, the one serving throttled channels, and whether all are (status). Each
+ * read uses its own as soon as they exist, so a database optimized before an index was added keeps the
+ * ones it has until `optimize` runs again.
+ */
+export interface HelperIndexes {
+  candidates: boolean;
+  throttle: boolean;
+  all: boolean;
+}
+
+export async function helperIndexesPresent(transport: Transport): Promise<HelperIndexes> {
   const names = sql.helperIndexes.map((index) => index.name);
   const rows = await query<{ name: string; valid: boolean }>(transport, sql.helperIndexesPresent, [names]);
-  return rows.filter((row) => row.valid).length === names.length;
+  const valid = new Set(rows.filter((row) => row.valid).map((row) => row.name));
+  const serving = (use: string) =>
+    sql.helperIndexes.filter((index) => index.serves === use).every((index) => valid.has(index.name));
+  return {
+    candidates: serving('candidates'),
+    throttle: serving('throttle'),
+    all: sql.helperIndexes.every((index) => valid.has(index.name)),
+  };
 }

@@ -17,7 +17,7 @@ import { PROBE_EVERY_MS, unjudgedWarning } from './liveness.ts';
 import { delivered, explain, type Outcome, type OutcomeKind, outcomeKinds } from './outcome.ts';
 import { errorMessage } from './redact.ts';
 import { type SweepOptions, type SweepResult, sweep } from './sweep.ts';
-import { helperIndexesPresent, openDispatcher, type TargetRuntime } from './target.ts';
+import { type HelperIndexes, helperIndexesPresent, openDispatcher, type TargetRuntime } from './target.ts';
 import { pause, type Waker } from './transport.ts';
 
 export interface TargetSummary {
@@ -139,7 +139,7 @@ class TargetWindow {
   private current: ReturnType<typeof assess> | null = null;
   /** A module upgrade kept the database skipped for over an hour: the tick is not ok. */
   private stuck = false;
-  private indexed = false;
+  private indexes: HelperIndexes = { candidates: false, throttle: false, all: false };
   private detected = false;
   private healthy = true;
   private passFailed = false;
@@ -259,7 +259,7 @@ class TargetWindow {
     this.dispatcher ??= await openDispatcher(this.runtime, this.config);
     const passStarted = Date.now();
     const result = await claimPass(transport, tree, {
-      indexed: this.indexed,
+      indexes: this.indexes,
       throttles: this.throttles,
       heads: this.heads,
     });
@@ -323,7 +323,7 @@ class TargetWindow {
     this.lastSweep = Date.now();
     const { transport } = this.runtime;
     if (!this.detected) {
-      this.indexed = await helperIndexesPresent(transport);
+      this.indexes = await helperIndexesPresent(transport);
       this.detected = true;
     }
     const options: SweepOptions = {
@@ -385,10 +385,10 @@ class TargetWindow {
   }
 
   private hintIfSlow(ms: number): void {
-    if (this.indexed || this.slowPassReported || ms <= SLOW_PASS_MS) return;
+    if (this.indexes.all || this.slowPassReported || ms <= SLOW_PASS_MS) return;
     this.slowPassReported = true;
     this.runtime.log.warning(
-      `a claim pass took ${ms} ms reading the pending backlog; ` +
+      `a claim pass took ${ms} ms reading the pending backlog or a throttled channel's history; ` +
         'run `queue-job-runner optimize` to create the helper indexes (see README, "optimize")',
       { event: 'slow_pass' },
     );
