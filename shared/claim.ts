@@ -89,7 +89,8 @@ export interface PlanState {
  */
 export type ThrottleMemory = Map<string, { second: number; until: number }>;
 
-function throttledChannels(tree: ChannelTree) {
+/** The configured channels with a throttle. */
+export function throttledChannels(tree: ChannelTree) {
   return [...tree.configured.values()].filter((c) => c.throttle > 0);
 }
 

@@ -16,7 +16,14 @@
 import * as z from 'zod';
 import { assess, probe } from './capabilities.ts';
 import { normalizeChannel } from './channels.ts';
-import { type ClaimedJob, claimPlanned, PASS_LIMIT, PLAN_ATTEMPTS, readPlanState } from './claim.ts';
+import {
+  type ClaimedJob,
+  claimPlanned,
+  PASS_LIMIT,
+  PLAN_ATTEMPTS,
+  readPlanState,
+  throttledChannels,
+} from './claim.ts';
 import type { Config } from './config.ts';
 import { dispatchClaimed } from './dispatch.ts';
 import { chooseTarget, InputError, issuesOf, UnknownChannelError } from './input.ts';
@@ -25,7 +32,7 @@ import { explain, type OutcomeKind } from './outcome.ts';
 import { type BlockedReason, type Candidate, plan } from './plan.ts';
 import { errorMessage } from './redact.ts';
 import * as sql from './sql.ts';
-import { openDispatcher, openTarget, type TargetRuntime } from './target.ts';
+import { helperIndexesPresent, openDispatcher, openTarget, type TargetRuntime } from './target.ts';
 import { query } from './transport.ts';
 
 const uuid = z.string().trim().min(1).max(255);
@@ -174,15 +181,18 @@ async function planAndClaim(
   named: boolean,
 ) {
   const { transport, tree } = runtime;
+  // Only a throttled channel's read has an index form worth a lookup here (`throttledSince`).
+  const throttled = throttledChannels(tree).length > 0 && !request.ignoreCapacity;
+  const indexes = throttled ? await helperIndexesPresent(transport) : undefined;
   for (let attempt = 1; ; attempt++) {
     if (request.ignoreCapacity) {
       const claim = await claimPlanned(transport, tree, candidates, { named, assumed: null });
       return { planned: candidates, blocked: [], claimed: claim.claimed };
     }
-    const state = await readPlanState(transport, tree);
+    const state = await readPlanState(transport, tree, indexes);
     const decided = plan({ tree, ...state, due: candidates, limit: candidates.length });
     if (decided.jobs.length === 0) return { planned: [], blocked: decided.blocked, claimed: [] };
-    const claim = await claimPlanned(transport, tree, decided.jobs, { named, assumed: state });
+    const claim = await claimPlanned(transport, tree, decided.jobs, { named, assumed: state, indexes });
     if (claim.holds || attempt >= PLAN_ATTEMPTS) {
       // Still overtaken after the last attempt: nothing claimed, each planned job reads not_claimed.
       return { planned: decided.jobs, blocked: decided.blocked, claimed: claim.claimed };

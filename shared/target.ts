@@ -6,6 +6,7 @@
  */
 import { BridgeTransport } from './bridge.ts';
 import { type ChannelTree, channelTree } from './channels.ts';
+import type { PassIndexes } from './claim.ts';
 import type { Config, Target } from './config.ts';
 import { DirectTransport } from './direct.ts';
 import { Dispatcher } from './dispatch.ts';
@@ -128,9 +129,7 @@ export async function openDispatcher(runtime: TargetRuntime, config: Config): Pr
  * read uses its own as soon as they exist, so a database optimized before an index was added keeps the
  * ones it has until `optimize` runs again.
  */
-export interface HelperIndexes {
-  candidates: boolean;
-  throttle: boolean;
+export interface HelperIndexes extends PassIndexes {
   all: boolean;
 }
 

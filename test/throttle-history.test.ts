@@ -1,16 +1,19 @@
 // A throttled channel across ticks: what an earlier tick enqueued, the next one reads from the table
 // (date_enqueued, the channel and its subtree), with and without the helper index on date_enqueued
 // that `optimize` creates, and through either read decides the same; the claim's proof refuses a plan
-// that missed a claim made since its read. Asserted on what the passes decided and on the rows.
+// that missed a claim made since its read; a manual run is held to the same pause. Asserted on what the passes decided and on the rows.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { channelTree, parseChannels } from '../shared/channels.ts';
 import { claimPass, claimPlanned, readPlanState } from '../shared/claim.ts';
 import { DirectTransport } from '../shared/direct.ts';
+import { silentLogger } from '../shared/log.ts';
+import { manualDispatch } from '../shared/manual.ts';
 import * as sql from '../shared/sql.ts';
 import { helperIndexesPresent } from '../shared/target.ts';
 import type { Call, Transport } from '../shared/transport.ts';
 import { useStandin } from './support/fixture.ts';
 import { createJobs } from './support/jobs.ts';
+import { testConfig } from './support/runner.ts';
 
 const fixture = useStandin();
 const THROTTLE = 30;
@@ -86,6 +89,24 @@ describe.each([
     } finally {
       await transport.close();
     }
+  });
+
+  it('holds a manual run of the channel to the same pause', async () => {
+    const [job] = await createJobs(fixture.db.pool, 1, { channel: 'root.t' });
+    const [earlier] = await createJobs(fixture.db.pool, 1, { channel: 'root.t.sub', state: 'done' });
+    await enqueuedAgo(earlier!, 2);
+    const config = testConfig({
+      databaseUrl: fixture.db.url,
+      channels: `root:10,root.t:5:throttle=${THROTTLE}`,
+    });
+    const paused = await manualDispatch(config, silentLogger, { channel: 'root.t' });
+    expect(paused.results).toEqual([
+      expect.objectContaining({ uuid: job, result: 'blocked', reason: 'throttle' }),
+    ]);
+
+    await enqueuedAgo(earlier!, THROTTLE + 10);
+    const open = await manualDispatch(config, silentLogger, { channel: 'root.t' });
+    expect(open.results).toEqual([expect.objectContaining({ uuid: job, result: 'dispatched' })]);
   });
 
   it('refuses a plan that missed a job enqueued in the subtree since its read', async () => {
