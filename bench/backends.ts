@@ -2,8 +2,8 @@
 // application_name (the runner's `queue-job-runner`, the stand-in's `odoo-<pid>`), their CPU read from
 // /proc while a run goes on. The throughput bench uses it to say how much of the database's work per
 // job is the runner's and how much the Odoo side's, which no setting of the runner can change.
-import { readFileSync } from 'node:fs';
 import pg from 'pg';
+import { processStat } from './common.ts';
 
 export interface BackendCpu {
   /** CPU seconds of the runner's backends (application_name `queue-job-runner`) during the run. */
@@ -12,17 +12,6 @@ export interface BackendCpu {
   odoo: number;
   /** Backends seen, for the log line. */
   backends: number;
-}
-
-/** utime + stime of one process, in seconds, or null once it is gone. */
-function processCpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime(14), stime(15); USER_HZ 100
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -40,8 +29,8 @@ export async function sampleBackends(adminUrl: string, database: string, interva
       [database],
     );
     for (const { pid, application_name: name } of rows) {
-      const cpu = processCpuSeconds(pid);
-      if (cpu === null) continue;
+      const cpu = processStat(pid)?.cpuSeconds;
+      if (cpu === undefined) continue;
       const known = seen.get(pid);
       if (known) known.last = cpu;
       else {

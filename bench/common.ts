@@ -67,22 +67,25 @@ function findPostmaster(port: number): number | null {
   return null;
 }
 
-/** utime + stime of a process and its live children, from /proc (Linux), in seconds. */
+/** A process's parent and its utime + stime in seconds, from /proc (Linux); null once it is gone. */
+export function processStat(pid: number): { ppid: number; cpuSeconds: number } | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name: state ppid … utime(14) stime(15); USER_HZ is 100.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { ppid: Number(fields[1]), cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 };
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a process and its live children, in seconds. */
 function processTreeCpuSeconds(root: number): number {
-  const ticks = 100; // USER_HZ on Linux
   let total = 0;
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const pid = Number(entry);
-      if (pid !== root && Number(fields[1]) !== root) continue;
-      total += (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      // Gone.
-    }
+    const stat = processStat(Number(entry));
+    if (stat && (Number(entry) === root || stat.ppid === root)) total += stat.cpuSeconds;
   }
   return total;
 }
@@ -231,18 +234,18 @@ export function buildOnce(ctx: BenchContext): Promise<boolean> {
         ? `built ${outDir} in ${((Date.now() - started) / 1000).toFixed(1)} s`
         : 'no build output: the runner child uses the .ts sources',
     );
-    bundled = ok && (await bundleRunner(ctx, outDir));
     return ok;
   })();
   return built;
 }
 
-let bundled = false;
+let bundled: Promise<boolean> | null = null;
 
-/** The entry of the runner as deployed: the bundle when `buildOnce` made one, else the tsc build. */
+/** The entry of the runner as deployed: its bundle (made once, on first ask), else the tsc build. */
 export async function deployedEntry(ctx: BenchContext): Promise<'bundle' | 'dist' | 'ts'> {
   if (!(await buildOnce(ctx))) return 'ts';
-  return bundled ? 'bundle' : 'dist';
+  bundled ??= bundleRunner(ctx, join(BENCH_DIR, 'dist'));
+  return (await bundled) ? 'bundle' : 'dist';
 }
 
 /**

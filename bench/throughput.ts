@@ -136,6 +136,7 @@ async function run(
   const claimed = result.ticks.reduce((n, t) => n + t.claimed, 0);
   const perJob = (ms: number) => round((ms / taken) * 1000, 0);
   const requests = odoo.counts().requests - warmUp;
+  const runnerUs = perJob(runnerCpuMs);
   const standinUs = perJob((standinCpu.user + standinCpu.system) / 1000);
   const runnerPgUs = perJob(backendCpu.runner * 1000);
   const odooPgUs = perJob(backendCpu.odoo * 1000);
@@ -143,7 +144,7 @@ async function run(
   ctx.log(
     `${label}: ${taken}/${JOBS} jobs taken in ${round(seconds, 2)} s = ${rate} jobs/s${completed ? '' : ' (time limit hit)'}; ` +
       `${passes} passes, ${claimed} claimed, ${requests} runjob requests; ` +
-      `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, ` +
+      `CPU per job: runner ${runnerUs} µs, stand-in ${standinUs} µs, ` +
       `PostgreSQL ${perJob(pgCpuMs)} µs (the runner's backends ${runnerPgUs}, the stand-in's ${odooPgUs}, ` +
       `of ${backendCpu.backends}); runner (${variant ?? entry}) peak RSS ${round(result.maxRssKb / 1024)} MB ` +
       `(heap ${result.peakMb.heapUsed} MB, external ${result.peakMb.external} MB; at the peak ` +
@@ -160,7 +161,7 @@ async function run(
       target: { value: 5000, kind: 'min' },
       note:
         `${taken} jobs, root:${CAPACITY}; runner, stand-in and PostgreSQL share ${cpus().length} cores; ` +
-        `CPU per job: runner ${perJob(runnerCpuMs)} µs, stand-in ${perJob((standinCpu.user + standinCpu.system) / 1000)} µs, PostgreSQL ${perJob(pgCpuMs)} µs`,
+        `CPU per job: runner ${runnerUs} µs, stand-in ${standinUs} µs, PostgreSQL ${perJob(pgCpuMs)} µs`,
     },
     {
       bench: 'throughput',
@@ -173,9 +174,9 @@ async function run(
     {
       bench: 'throughput',
       name: `runner's own cost per job, ${label} (its CPU + its PostgreSQL backends')`,
-      value: perJob(runnerCpuMs) + runnerPgUs,
+      value: runnerUs + runnerPgUs,
       unit: 'µs',
-      note: `runner ${perJob(runnerCpuMs)} µs + its backends ${runnerPgUs} µs`,
+      note: `runner ${runnerUs} µs + its backends ${runnerPgUs} µs`,
     },
     {
       bench: 'throughput',
@@ -184,7 +185,7 @@ async function run(
       unit: 'jobs/s',
       note:
         `${cpus().length} cores / the Odoo side's CPU per job: the stand-in ${standinUs} µs + its PostgreSQL ` +
-        `backends ${odooPgUs} µs; the runner's own: ${perJob(runnerCpuMs)} µs + its backends ${runnerPgUs} µs`,
+        `backends ${odooPgUs} µs; the runner's own: ${runnerUs} µs + its backends ${runnerPgUs} µs`,
     },
     {
       bench: 'throughput',

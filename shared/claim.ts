@@ -282,7 +282,6 @@ export async function claimPass(
  */
 async function readPass(transport: Transport, tree: ChannelTree, options: PassOptions): Promise<PassRead> {
   const { limit = PASS_LIMIT, indexes = NO_INDEXES, throttles } = options;
-  const indexed = indexes.candidates;
   const heads = options.heads?.heads;
   let uuids: string[] = [];
   if (heads) {
@@ -312,7 +311,8 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
   const rootOpen = !closed.some((c) => c.name === 'root') && rootFree > 0;
   const need = Math.min(limit, rootFree);
   if (!heads) {
-    const due = state.due && rootOpen ? await readCandidates(transport, indexed, need, closed) : [];
+    const due =
+      state.due && rootOpen ? await readCandidates(transport, indexes.candidates, need, closed) : [];
     return { state, due, nextEta: state.nextEta };
   }
   if (!warm && !state.due && rootFree > 0) {
@@ -326,7 +326,7 @@ async function readPass(transport: Transport, tree: ChannelTree, options: PassOp
     // Every channel, closed ones too: the heads must know them when they open.
     const nextEta = heads.warm ? heads.wakeAt : state.nextEta;
     const depth = Math.max(HEADS_DEPTH, 2 * need);
-    const rows = await readCandidates(transport, indexed, depth, []);
+    const rows = await readCandidates(transport, indexes.candidates, depth, []);
     heads.fill(rows.map(toCandidate), depth, nextEta, now, Date.now());
     due = heads.take(need, isOpen) ?? [];
   }

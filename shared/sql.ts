@@ -125,8 +125,11 @@ const sequentialChannel = sequentialIn('$1', '$5');
  *   what makes even a generic plan walk the index. Beside the same 1 M rows: under 1 ms. Without the
  *   index this form would scan the table once per throttled channel, hence the two.
  */
+/** How a throttled channel's last enqueued job is read (`throttledSince`). */
+type ThrottleRead = 'scan' | 'index';
+
 function throttledSince(
-  form: 'scan' | 'index',
+  form: ThrottleRead,
   names: string,
   subtrees: string,
   seconds: string,
@@ -177,7 +180,7 @@ const runningByRawChannel = `
  * and not sequential) are harmless: the planner only asks sequential channels. Read without the baton:
  * the claim re-checks under the baton that what the plan assumed still holds (`claim`).
  */
-function passStateStatement(name: string, throttle: 'scan' | 'index'): Statement {
+function passStateStatement(name: string, throttle: ThrottleRead): Statement {
   return statement(
     name,
     `
@@ -293,7 +296,7 @@ UNION ALL
  * job enqueued since. Otherwise `holds` is false, nothing is claimed, and the runner plans again. With
  * $10 false (a manual run that ignores capacity) nothing is checked.
  */
-function claimStatement(name: string, dueOnly: boolean, throttle: 'scan' | 'index'): Statement {
+function claimStatement(name: string, dueOnly: boolean, throttle: ThrottleRead): Statement {
   return statement(
     name,
     `
